@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the real clients the interop tests use, if any is missing. Needs root (CI is).
+set -euo pipefail
+needed=()
+command -v qemu-img >/dev/null 2>&1 || needed+=(qemu-utils)
+command -v nbdinfo >/dev/null 2>&1 || needed+=(libnbd-bin)
+command -v nbdkit >/dev/null 2>&1 || needed+=(nbdkit)
+command -v fio >/dev/null 2>&1 || needed+=(fio)
+if [ ${#needed[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing test tools (${needed[*]}); run as root or install them: apt-get install ${needed[*]}" >&2
+  exit 0
+fi
+echo "installing test tools: ${needed[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null

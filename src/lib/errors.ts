@@ -1,0 +1,41 @@
+/**
+ * The closed set of failure codes that cross module boundaries.
+ *
+ * Three kinds of failure are kept apart (see ARCHITECTURE.md):
+ * - bugs: `assert` (src/lib/assert.ts) throws AssertionError and the process should crash;
+ * - expected outcomes and I/O faults: a `StrataError` with one of the codes below.
+ * Each edge (NBD, native API, dialects) maps these codes to its own error format in one place.
+ */
+export const errorCodes = {
+  INVALID_ARGUMENT: 'a request argument is malformed or out of range',
+  NOT_FOUND: 'the volume, snapshot or pool does not exist',
+  OUT_OF_RANGE: 'the byte range lies outside the volume or snapshot',
+  READ_ONLY: 'the view is read-only (a snapshot)',
+  LIMIT_EXCEEDED: 'a configured limit (src/lib/limits.ts) would be exceeded',
+  BUSY: 'the object is being changed by another operation',
+  CONFLICT: 'the object is in a state that forbids the operation',
+  NO_SPACE: 'the pool cannot allocate more space',
+  CHECKSUM_MISMATCH: 'stored data failed its checksum; it is not returned',
+  IO_ERROR: 'the storage layer failed',
+  CORRUPT_METADATA: 'the pool metadata is damaged',
+  POOL_EXISTS: 'a pool already exists in this data directory',
+  CLOSED: 'the engine has been closed',
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class StrataError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+    super(message ?? errorCodes[code]);
+    this.name = 'StrataError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isStrataError(error: unknown, code?: ErrorCode): error is StrataError {
+  return error instanceof StrataError && (code === undefined || error.code === code);
+}

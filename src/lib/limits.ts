@@ -1,0 +1,42 @@
+/**
+ * Every limit in Strata, in one place. Names carry the qualifier last (`chunkSizeBytesMax`).
+ * A request beyond a limit is refused with StrataError('LIMIT_EXCEEDED' or 'INVALID_ARGUMENT').
+ */
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const TiB = 1024 * 1024 * MiB;
+
+export const limits = {
+  /** The unit of checksumming and of crash atomicity. */
+  sectorSizeBytes: 4 * KiB,
+
+  chunkSizeBytesMin: 4 * KiB,
+  chunkSizeBytesMax: 1 * MiB,
+  chunkSizeBytesDefault: 64 * KiB,
+
+  volumeSizeBytesMin: 4 * KiB,
+  volumeSizeBytesMax: 64 * TiB,
+  volumeSizeBytesAlignment: 4 * KiB,
+  volumesMax: 65_536,
+
+  snapshotsPerVolumeMax: 16_384,
+  snapshotsMax: 1_000_000,
+  groupVolumesMax: 256,
+
+  /** Largest single read or write the engine accepts (the NBD maximum block size matches it). */
+  requestSizeBytesMax: 32 * MiB,
+
+  /** A clone reads through at most this many origins; deeper clones are refused until flattened. */
+  cloneDepthMax: 16,
+  /** A clone deeper than this is flattened in the background right after it is created. */
+  cloneDepthFlattenAbove: 4,
+
+  /** Uncommitted map changes that trigger a commit on their own (bounds memory and replay). */
+  dirtyEntriesCommitAbove: 65_536,
+  /** The journal is folded into a new checkpoint when it outgrows this and twice the last checkpoint. */
+  journalBytesCheckpointAbove: 64 * MiB,
+  /** Map entries a background job changes before it yields to foreground I/O. */
+  jobEntriesPerStep: 512,
+} as const;
+
+export const units = { KiB, MiB, TiB } as const;

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isStrataError } from '../../src/lib/errors.js';
+import { FileStorage } from '../../src/storage/file.js';
+
+describe('FileStorage', () => {
+  let root: string;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'strata-file-storage-'));
+  });
+
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('creates its directory, and writes, syncs and reads back data at any offset', async () => {
+    const storage = new FileStorage(join(root, 'a', 'b'));
+    const file = await storage.open('data', { create: true });
+    await storage.syncDirectory();
+    const data = new Uint8Array(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < data.byteLength; i++) data[i] = (i * 31) & 0xff;
+    await file.write(data, 4093);
+    await file.sync();
+    assert.equal(await file.sizeBytes(), 4093 + data.byteLength);
+    const back = new Uint8Array(data.byteLength + 100);
+    assert.equal(await file.read(back, 50, data.byteLength + 50, 4093), data.byteLength, 'short read at end of file');
+    assert.deepEqual(back.subarray(50, 50 + data.byteLength), data);
+    const head = new Uint8Array(4093).fill(1);
+    await file.read(head, 0, 4093, 0);
+    assert.deepEqual(head, new Uint8Array(4093), 'the hole before the write reads as zeroes');
+    await file.close();
+  });
+
+  it('reopens existing files without truncating them, and truncates on request', async () => {
+    const storage = new FileStorage(join(root, 'reopen'));
+    const first = await storage.open('f', { create: true });
+    await first.write(new Uint8Array([1, 2, 3, 4]), 0);
+    await first.close();
+    const second = await storage.open('f', { create: true });
+    assert.equal(await second.sizeBytes(), 4);
+    await second.truncate(2);
+    await second.truncate(6);
+    const bytes = new Uint8Array(6);
+    assert.equal(await second.read(bytes, 0, 6, 0), 6);
+    assert.deepEqual([...bytes], [1, 2, 0, 0, 0, 0]);
+    await second.close();
+  });
+
+  it('lists plain file names, tells existence and removes idempotently', async () => {
+    const storage = new FileStorage(join(root, 'names'));
+    await (await storage.open('b', { create: true })).close();
+    await (await storage.open('a', { create: true })).close();
+    assert.deepEqual(await storage.list(), ['a', 'b']);
+    assert.equal(await storage.exists('a'), true);
+    await storage.remove('a');
+    await storage.remove('a');
+    await storage.syncDirectory();
+    assert.equal(await storage.exists('a'), false);
+    assert.deepEqual(await storage.list(), ['b']);
+  });
+
+  it('reports file system failures as IO_ERROR with the errno', async () => {
+    const storage = new FileStorage(join(root, 'errors'));
+    await assert.rejects(
+      storage.open('missing', { create: false }),
+      (error) => isStrataError(error, 'IO_ERROR') && error.details?.errno === 'ENOENT',
+    );
+    const file = await storage.open('f', { create: true });
+    await file.close();
+    await assert.rejects(file.write(new Uint8Array(1), 0), (error) => isStrataError(error, 'IO_ERROR'));
+  });
+});
