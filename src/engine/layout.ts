@@ -8,8 +8,13 @@
  *   journal-0/1     frames appended after that checkpoint (alternating with it)
  *   data            chunk slots: slot n lives at byte n * chunkSizeBytes
  */
-import { crc32 } from 'node:zlib';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { StrataError } from '../lib/errors.js';
+
+/** CRC-32 of `data`, continuing from `value`. (Node 20's zlib.crc32 returns 0 for empty data whatever `value` is.) */
+export function crc32(data: Uint8Array, value = 0): number {
+  return data.length === 0 ? value : zlibCrc32(data, value);
+}
 
 export const fileNames = {
   superblock: 'superblock',
