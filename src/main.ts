@@ -1,17 +1,50 @@
 /**
  * The `strata` command line: the only place that reads configuration (flags and environment).
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { runFsck } from './cli/fsck.js';
 import { isStrataError } from './lib/errors.js';
+import { parseHostPort, startServer } from './server.js';
 
 const program = new Command();
 program.name('strata').description('Block storage with instant, crash-consistent snapshots, served over NBD');
 
 program
+  .command('serve')
+  .description('open (or create) the pool and serve NBD and the REST API')
+  .addOption(new Option('--data-dir <dir>', 'data directory').env('STRATA_DATA_DIR').default('./data'))
+  .addOption(new Option('--listen <host:port>', 'REST listener').env('STRATA_LISTEN').default('127.0.0.1:8080'))
+  .addOption(new Option('--nbd-listen <host:port>', 'NBD listener').env('STRATA_NBD_LISTEN').default('127.0.0.1:10809'))
+  .addOption(new Option('--chunk-size-bytes <n>', 'chunk size of a new pool (power of two, 4096 to 1048576)').env('STRATA_CHUNK_SIZE_BYTES'))
+  .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').env('STRATA_LOG_LEVEL').default('info'))
+  .action(async (options: { dataDir: string; listen: string; nbdListen: string; chunkSizeBytes?: string; logLevel: string }) => {
+    const server = await startServer({
+      dataDir: options.dataDir,
+      listen: parseHostPort(options.listen, '--listen'),
+      nbdListen: parseHostPort(options.nbdListen, '--nbd-listen'),
+      chunkSizeBytes: options.chunkSizeBytes === undefined ? undefined : Number(options.chunkSizeBytes),
+      logLevel: options.logLevel,
+    });
+    console.log(`api: ${server.apiUrl}`);
+    console.log(`nbd: ${server.nbdUrl}`);
+    const shutdown = (signal: string) => {
+      console.error(`strata: ${signal}: draining`);
+      server.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error('strata: shutdown failed:', error);
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+
+program
   .command('fsck')
   .description('check every invariant of a stopped pool and exit non-zero on any violation')
-  .option('--data-dir <dir>', 'data directory', process.env.STRATA_DATA_DIR ?? './data')
+  .addOption(new Option('--data-dir <dir>', 'data directory').env('STRATA_DATA_DIR').default('./data'))
   .action(async (options: { dataDir: string }) => {
     process.exitCode = await runFsck(options.dataDir, (line) => console.log(line));
   });
@@ -21,5 +54,6 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     console.error(`strata: ${error.code}: ${error.message}`);
     process.exit(2);
   }
-  throw error;
+  console.error(`strata: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(2);
 });

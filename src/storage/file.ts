@@ -8,12 +8,19 @@
  * Every failure of the file system is reported as `StrataError('IO_ERROR')` with the original
  * error in `details.cause` and its errno name in `details.errno`.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readSync, writeSync } from 'node:fs';
 import { constants, type FileHandle, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import { StrataError } from '../lib/errors.js';
 import type { Storage, StorageFile } from './types.js';
+
+/**
+ * Reads and writes up to this size are issued inline (pread/pwrite on the calling thread)
+ * rather than through libuv's thread pool: for the small, page-cache-served I/O of a block
+ * device the thread-pool round trip costs more than the system call.
+ */
+const inlineIoBytesMax = 128 * 1024;
 
 const openFlagsExisting = constants.O_RDWR;
 const openFlagsCreate = constants.O_RDWR | constants.O_CREAT;
@@ -108,6 +115,14 @@ class FileStorageFile implements StorageFile {
     assert(Number.isSafeInteger(offset) && offset >= 0, 'read: offset');
     let done = 0;
     try {
+      if (length <= inlineIoBytesMax) {
+        while (done < length) {
+          const bytesRead = readSync(this.handle.fd, buffer, bufferOffset + done, length - done, offset + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        return done;
+      }
       while (done < length) {
         const { bytesRead } = await this.handle.read(buffer, bufferOffset + done, length - done, offset + done);
         if (bytesRead === 0) break;
@@ -124,6 +139,10 @@ class FileStorageFile implements StorageFile {
     const length = data.byteLength;
     let done = 0;
     try {
+      if (length <= inlineIoBytesMax) {
+        while (done < length) done += writeSync(this.handle.fd, data, done, length - done, offset + done);
+        return;
+      }
       while (done < length) {
         const { bytesWritten } = await this.handle.write(data, done, length - done, offset + done);
         done += bytesWritten;

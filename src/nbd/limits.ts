@@ -1,0 +1,70 @@
+/**
+ * Every bound the NBD server enforces, in one place. Names carry the qualifier last
+ * (`requestSizeBytesMax`). A server takes these defaults and may override any of them
+ * (tests shrink timeouts and caps); src/lib/limits.ts may absorb this table later.
+ */
+export interface NbdLimits {
+  /** NBD_INFO_BLOCK_SIZE minimum: any byte offset and length is accepted. */
+  readonly blockSizeBytesMin: number;
+  /** NBD_INFO_BLOCK_SIZE preferred: requests aligned to this avoid read-modify-write. */
+  readonly blockSizeBytesPreferred: number;
+  /**
+   * Largest READ or WRITE payload, advertised as NBD_INFO_BLOCK_SIZE maximum (2^25, the size
+   * the spec says clients may always use). A WRITE announcing more is a hard disconnect: its
+   * payload is never buffered.
+   */
+  readonly requestSizeBytesMax: number;
+  /** Largest option data accepted during the handshake; more is drained unread and answered NBD_REP_ERR_TOO_BIG. */
+  readonly optionDataBytesMax: number;
+  /** Options one connection may send before it is disconnected. */
+  readonly optionCountMax: number;
+  /** Longest export name or metadata context query (the spec's string limit). */
+  readonly stringBytesMax: number;
+  /** Time from accept to the start of transmission; then the connection is dropped. */
+  readonly handshakeDurationMsMax: number;
+  /** Requests of one connection being served at once; reading pauses at the cap. */
+  readonly inFlightRequestCountMax: number;
+  /** READ and WRITE payload bytes of one connection being served at once; reading pauses at the cap. */
+  readonly inFlightBytesMax: number;
+  /** Reply bytes queued on one socket above which no further request is read. */
+  readonly socketWriteBufferBytesMax: number;
+  /** Bytes read from the socket ahead of what the parser has asked for. */
+  readonly readAheadBytesMax: number;
+  /** Descriptors in one NBD_REPLY_TYPE_BLOCK_STATUS chunk (the spec asks for at most 2^20). */
+  readonly blockStatusExtentCountMax: number;
+  /** Zero runs shorter than this are sent as data in a structured READ reply. */
+  readonly readHoleBytesMin: number;
+  /** Data runs read separately for one sparse READ; more falls back to a single read. */
+  readonly readSegmentCountMax: number;
+  /** Concurrent connections per server. */
+  readonly connectionCountMax: number;
+  /** Exports one table holds. */
+  readonly exportCountMax: number;
+  /** After in-flight requests finish on server close, time a client has to take its last replies. */
+  readonly closeLingerMsMax: number;
+}
+
+export const limits: NbdLimits = Object.freeze({
+  blockSizeBytesMin: 1,
+  blockSizeBytesPreferred: 4096,
+  requestSizeBytesMax: 32 * 1024 * 1024,
+  optionDataBytesMax: 64 * 1024,
+  optionCountMax: 1024,
+  stringBytesMax: 4096,
+  handshakeDurationMsMax: 10_000,
+  inFlightRequestCountMax: 128,
+  inFlightBytesMax: 64 * 1024 * 1024,
+  socketWriteBufferBytesMax: 8 * 1024 * 1024,
+  readAheadBytesMax: 256 * 1024,
+  blockStatusExtentCountMax: 64 * 1024,
+  readHoleBytesMin: 4096,
+  readSegmentCountMax: 64,
+  connectionCountMax: 1024,
+  exportCountMax: 1024 * 1024,
+  closeLingerMsMax: 5_000,
+});
+
+/** The defaults with some bounds replaced. */
+export function withLimits(overrides: Partial<NbdLimits> | undefined): NbdLimits {
+  return Object.freeze({ ...limits, ...overrides });
+}

@@ -1,0 +1,100 @@
+/**
+ * `strata serve`: opens (or creates) the pool, starts the NBD server and the HTTP listener,
+ * and on `stop()` drains: stop accepting, finish in-flight NBD requests, flush, close the store.
+ */
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import pino from 'pino';
+import { buildApp } from './api/app.js';
+import { Attachments } from './core/attachments.js';
+import { createPool, type Engine, openPool } from './engine/index.js';
+import { isStrataError } from './lib/errors.js';
+import { ExportTable, NbdServer } from './nbd/index.js';
+import { FileStorage } from './storage/index.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ServeConfig {
+  dataDir: string;
+  listen: HostPort;
+  nbdListen: HostPort;
+  /** Chunk size for a new pool (ignored when the pool exists). */
+  chunkSizeBytes?: number;
+  logLevel?: string;
+}
+
+export interface RunningServer {
+  apiUrl: string;
+  nbdUrl: string;
+  engine: Engine;
+  stop(): Promise<void>;
+}
+
+export function parseHostPort(value: string, what: string): HostPort {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value.trim());
+  const port = match === null ? NaN : Number(match[3]);
+  if (match === null || port > 65535) throw new Error(`${what} must be HOST:PORT, got "${value}"`);
+  return { host: match[1] ?? match[2], port };
+}
+
+function urlHost(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+async function openOrCreatePool(dataDir: string, chunkSizeBytes: number | undefined): Promise<Engine> {
+  const storage = new FileStorage(join(dataDir, 'pool'));
+  try {
+    return await openPool(storage);
+  } catch (error) {
+    if (isStrataError(error, 'NOT_FOUND')) return createPool(storage, { chunkSizeBytes });
+    throw error;
+  }
+}
+
+export async function startServer(config: ServeConfig): Promise<RunningServer> {
+  const logger = pino({ level: config.logLevel ?? 'info' }, pino.destination(2));
+  const engine = await openOrCreatePool(config.dataDir, config.chunkSizeBytes);
+  const exports = new ExportTable();
+  const nbd = new NbdServer({
+    exports,
+    logger: (event) => {
+      if (event.type === 'protocol-error' || event.type === 'handshake-refused' || event.type === 'connection-error') {
+        logger.warn({ nbd: event }, 'nbd connection problem');
+      } else {
+        logger.debug({ nbd: event }, 'nbd');
+      }
+    },
+  });
+  const nbdAddress = await nbd.listen(config.nbdListen.host, config.nbdListen.port);
+  const nbdUrl = `nbd://${urlHost(config.nbdListen.host)}:${nbdAddress.port}`;
+  const attachments = new Attachments(engine, exports, () => nbdUrl);
+  const app = buildApp({
+    engine,
+    attachments,
+    provisionalApi: isLoopback(config.listen.host),
+    logger: { level: config.logLevel ?? 'info', stream: pino.destination(2) },
+  });
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = app.server.address();
+  const apiPort = typeof address === 'object' && address !== null ? address.port : config.listen.port;
+  const apiUrl = `http://${urlHost(config.listen.host)}:${apiPort}`;
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      await app.close();
+      await nbd.close();
+      await engine.close();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { apiUrl, nbdUrl, engine, stop };
+}
