@@ -37,6 +37,27 @@ export const limits = {
   journalBytesCheckpointAbove: 64 * MiB,
   /** Map entries a background job changes before it yields to foreground I/O. */
   jobEntriesPerStep: 512,
+
+  /** The NBD server's bounds; src/nbd/limits.ts documents each one. */
+  nbd: {
+    blockSizeBytesMin: 1,
+    blockSizeBytesPreferred: 4096,
+    requestSizeBytesMax: 32 * MiB, // equals requestSizeBytesMax of the engine
+    optionDataBytesMax: 64 * KiB,
+    optionCountMax: 1024,
+    stringBytesMax: 4096,
+    handshakeDurationMsMax: 10_000,
+    inFlightRequestCountMax: 128,
+    inFlightBytesMax: 64 * MiB,
+    socketWriteBufferBytesMax: 8 * MiB,
+    readAheadBytesMax: 256 * KiB,
+    blockStatusExtentCountMax: 64 * KiB,
+    readHoleBytesMin: 4096,
+    readSegmentCountMax: 64,
+    connectionCountMax: 1024,
+    exportCountMax: 1024 * 1024,
+    closeLingerMsMax: 5_000,
+  },
 } as const;
 
 export const units = { KiB, MiB, TiB } as const;

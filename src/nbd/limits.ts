@@ -1,8 +1,10 @@
 /**
  * Every bound the NBD server enforces, in one place. Names carry the qualifier last
  * (`requestSizeBytesMax`). A server takes these defaults and may override any of them
- * (tests shrink timeouts and caps); src/lib/limits.ts may absorb this table later.
+ * (tests shrink timeouts and caps).
  */
+import { limits as allLimits } from '../lib/limits.js';
+
 export interface NbdLimits {
   /** NBD_INFO_BLOCK_SIZE minimum: any byte offset and length is accepted. */
   readonly blockSizeBytesMin: number;
@@ -44,25 +46,8 @@ export interface NbdLimits {
   readonly closeLingerMsMax: number;
 }
 
-export const limits: NbdLimits = Object.freeze({
-  blockSizeBytesMin: 1,
-  blockSizeBytesPreferred: 4096,
-  requestSizeBytesMax: 32 * 1024 * 1024,
-  optionDataBytesMax: 64 * 1024,
-  optionCountMax: 1024,
-  stringBytesMax: 4096,
-  handshakeDurationMsMax: 10_000,
-  inFlightRequestCountMax: 128,
-  inFlightBytesMax: 64 * 1024 * 1024,
-  socketWriteBufferBytesMax: 8 * 1024 * 1024,
-  readAheadBytesMax: 256 * 1024,
-  blockStatusExtentCountMax: 64 * 1024,
-  readHoleBytesMin: 4096,
-  readSegmentCountMax: 64,
-  connectionCountMax: 1024,
-  exportCountMax: 1024 * 1024,
-  closeLingerMsMax: 5_000,
-});
+/** The defaults live with every other limit in src/lib/limits.ts. */
+export const limits: NbdLimits = Object.freeze({ ...allLimits.nbd });
 
 /** The defaults with some bounds replaced. */
 export function withLimits(overrides: Partial<NbdLimits> | undefined): NbdLimits {
