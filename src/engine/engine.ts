@@ -673,27 +673,30 @@ export class Engine implements EngineApi {
       }
       const visible = head ?? this.lookup(volume, volume.headGeneration, chunk);
       const whole = inChunk === 0 && piece.length === this.chunkSizeBytes;
-      let image: Buffer;
-      let checksums: Uint32Array;
-      if (whole) {
-        image = piece;
-        checksums = sectorChecksums(image, 0, this.sectorsPerChunk);
-      } else {
-        image = Buffer.alloc(this.chunkSizeBytes);
-        checksums = new Uint32Array(this.sectorsPerChunk).fill(zeroSectorChecksum);
-        if (visible !== undefined && visible.slot !== tombstoneSlot) {
-          await this.readVerified(volume, chunk, visible, image);
-          checksums.set(visible.checksums!);
-        }
-        piece.copy(image, inChunk);
-        const firstSector = Math.floor(inChunk / sectorBytes);
-        const endSector = Math.ceil((inChunk + piece.length) / sectorBytes);
-        checksums.set(sectorChecksums(image, firstSector, endSector), firstSector);
-      }
+      // Always a whole chunk: a slot may hold an older chunk's bytes, and one extent per chunk
+      // keeps later in-place writes cheap (writing sparse pieces measured slower).
       const slot = this.allocator.allocate();
+      let checksums: Uint32Array;
       try {
+        let image: Buffer;
+        if (whole) {
+          image = piece;
+          checksums = sectorChecksums(image, 0, this.sectorsPerChunk);
+        } else {
+          image = Buffer.alloc(this.chunkSizeBytes);
+          checksums = new Uint32Array(this.sectorsPerChunk).fill(zeroSectorChecksum);
+          if (visible !== undefined && visible.slot !== tombstoneSlot) {
+            await this.readVerified(volume, chunk, visible, image);
+            checksums.set(visible.checksums!);
+          }
+          piece.copy(image, inChunk);
+          const firstSector = Math.floor(inChunk / sectorBytes);
+          const endSector = Math.ceil((inChunk + piece.length) / sectorBytes);
+          checksums.set(sectorChecksums(image, firstSector, endSector), firstSector);
+        }
         await this.data.write(image, slot * this.chunkSizeBytes);
       } catch (error) {
+        // Unreferenced again: parked, and free after the next commit.
         this.allocator.dereference(slot);
         throw ioError(error);
       }
