@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createPool, openPool } from '../../src/engine/index.js';
+import { isStrataError } from '../../src/lib/errors.js';
+import { limits } from '../../src/lib/limits.js';
 import { MemoryStorage } from '../../src/storage/index.js';
 
 const KiB = 1024;
@@ -62,5 +64,51 @@ test('clones, deletes and flatten keep every view intact and free exclusive spac
   await engine.deleteVolume(volume.id).done;
   assert.deepEqual(await engine.read({ volumeId: clone.id }, 0, 128 * KiB), expected);
   assert.deepEqual((await engine.fsck()).violations, []);
+  await engine.close();
+});
+
+test('a corrupted chunk is a CHECKSUM_MISMATCH error on read and a violation in fsck, never data', async () => {
+  const storage = new MemoryStorage();
+  const engine = await createPool(storage, { chunkSizeBytes: 16 * KiB });
+  const volume = await engine.createVolume({ sizeBytes: 64 * KiB });
+  await engine.write(volume.id, 0, pattern(32 * KiB, 7));
+  await engine.flush();
+  storage.corrupt('data', 5000, 3); // inside sector 1 of the first slot
+  await assert.rejects(engine.read({ volumeId: volume.id }, 4096, 4096), (error: unknown) => isStrataError(error, 'CHECKSUM_MISMATCH'));
+  // Sectors with intact checksums still read.
+  assert.deepEqual(await engine.read({ volumeId: volume.id }, 8192, 8192), pattern(32 * KiB, 7).subarray(8192, 16384));
+  const report = await engine.fsck();
+  assert.equal(report.ok, false);
+  assert.match(report.violations.join('\n'), /sector 1: checksum mismatch/);
+  await engine.close();
+});
+
+test('limits are refused with LIMIT_EXCEEDED or INVALID_ARGUMENT, and nothing is created', async () => {
+  const engine = await createPool(new MemoryStorage(), { chunkSizeBytes: 64 * KiB });
+  await assert.rejects(engine.createVolume({ sizeBytes: limits.volumeSizeBytesMax + 4096 }), (e: unknown) => isStrataError(e, 'LIMIT_EXCEEDED'));
+  await assert.rejects(engine.createVolume({ sizeBytes: 4097 }), (e: unknown) => isStrataError(e, 'INVALID_ARGUMENT'));
+  await assert.rejects(createPool(new MemoryStorage(), { chunkSizeBytes: 3 * KiB }), (e: unknown) => isStrataError(e, 'INVALID_ARGUMENT'));
+  const big = await engine.createVolume({ sizeBytes: limits.volumeSizeBytesMax });
+  await engine.write(big.id, limits.volumeSizeBytesMax - 4096, pattern(4096, 1));
+  await assert.rejects(engine.read({ volumeId: big.id }, 0, limits.requestSizeBytesMax + 1), (e: unknown) => isStrataError(e, 'LIMIT_EXCEEDED'));
+  await assert.rejects(engine.write(big.id, limits.volumeSizeBytesMax - 4096, pattern(8192, 1)), (e: unknown) => isStrataError(e, 'OUT_OF_RANGE'));
+  await assert.rejects(engine.growVolume(big.id, limits.volumeSizeBytesMax - 4096), (e: unknown) => isStrataError(e, 'INVALID_ARGUMENT'));
+  assert.equal(engine.listVolumes().length, 1);
+  await engine.close();
+});
+
+test('a volume takes at least 10,000 snapshots, reads the oldest at full depth, and refuses one past the limit', async () => {
+  const engine = await createPool(new MemoryStorage(), { chunkSizeBytes: 4 * KiB });
+  const volume = await engine.createVolume({ sizeBytes: 64 * KiB });
+  await engine.write(volume.id, 0, pattern(4096, 1));
+  const first = await engine.createSnapshot(volume.id);
+  for (let i = 1; i < limits.snapshotsPerVolumeMax; i++) {
+    if (i % 1000 === 0) await engine.write(volume.id, 0, pattern(4096, i));
+    await engine.createSnapshot(volume.id);
+  }
+  assert.ok(limits.snapshotsPerVolumeMax >= 10_000);
+  assert.equal(engine.listSnapshots(volume.id).length, limits.snapshotsPerVolumeMax);
+  await assert.rejects(engine.createSnapshot(volume.id), (e: unknown) => isStrataError(e, 'LIMIT_EXCEEDED'));
+  assert.deepEqual(await engine.read({ snapshotId: first.id }, 0, 4096), pattern(4096, 1));
   await engine.close();
 });
