@@ -195,6 +195,8 @@ async function deleteUnderLoad(): Promise<void> {
         const t0 = performance.now();
         await engine.read({ volumeId: volume.id }, offset, 4 * KiB);
         latencies.push(performance.now() - t0);
+        // Requests reach a server as I/O events: let other event-loop work (the delete job) run.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     })();
     const t0 = performance.now();
@@ -225,6 +227,7 @@ async function groupFence(): Promise<void> {
         const id = ids[Math.floor(next() * ids.length)];
         await engine.write(id, Math.floor(next() * (sizeBytes / (4 * KiB))) * 4 * KiB, data);
         writesDone++;
+        await new Promise((resolve) => setImmediate(resolve)); // as if each write arrived from a socket
       }
     });
     const fences: number[] = [];

@@ -13,6 +13,8 @@ export class SlotAllocator {
   private refcounts: Uint32Array;
   private freeSlots: number[] = [];
   private parked: number[] = [];
+  /** Parked slots taken by commits still being written; free once each commit is durable. */
+  private readonly committing = new Set<number[]>();
   private highWater = 0;
 
   constructor(initialCapacity = 1024) {
@@ -29,7 +31,9 @@ export class SlotAllocator {
   }
 
   get parkedCount(): number {
-    return this.parked.length;
+    let count = this.parked.length;
+    for (const batch of this.committing) count += batch.length;
+    return count;
   }
 
   refcount(slot: number): number {
@@ -60,10 +64,12 @@ export class SlotAllocator {
   takeParked(): number[] {
     const parked = this.parked;
     this.parked = [];
+    this.committing.add(parked);
     return parked;
   }
 
   release(slots: number[]): void {
+    assert(this.committing.delete(slots), 'release of slots that were not taken for a commit');
     for (const slot of slots) {
       if (this.refcounts[slot] === 0) this.freeSlots.push(slot);
     }
@@ -92,6 +98,7 @@ export class SlotAllocator {
       free.add(slot);
     }
     const parked = new Set(this.parked);
+    for (const batch of this.committing) for (const slot of batch) parked.add(slot);
     for (let slot = 0; slot < this.highWater; slot++) {
       const want = expected.get(slot) ?? 0;
       const have = this.refcounts[slot];

@@ -996,11 +996,13 @@ export class Engine implements EngineApi {
     const below = volume.greatestLiveBelow(snapshot.generation);
     const candidates = volume.map.entriesInGenerations(below, snapshot.generation);
     job.addTotal(candidates.length);
+    const stillHere = () => this.state.snapshots.get(snapshot.id) === snapshot;
     await this.inSlices(job, candidates, ([chunk, generation]) => {
+      if (!stillHere()) return; // the whole volume was deleted meanwhile
       const entry = volume.map.at(chunk, generation);
       if (entry !== undefined && volume.isGarbage(chunk, entry)) this.removeEntry(volume, chunk, generation);
     });
-    this.change({ op: 'snapshot-delete', snapshotId: snapshot.id });
+    if (stillHere()) this.change({ op: 'snapshot-delete', snapshotId: snapshot.id });
     await this.flush();
   }
 

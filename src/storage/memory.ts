@@ -371,7 +371,7 @@ class MemoryFile implements StorageFile {
     this.storage.beginWrite(`write ${this.name} at ${offset}`);
     this.checkOpen();
     if (data.byteLength === 0) return;
-    const op: PendingOp = { kind: 'write', offset, data: data.slice() };
+    const op: PendingOp = { kind: 'write', offset, data: new Uint8Array(data) };
     this.node.current.write(op.data, offset);
     this.node.pending.push(op);
   }

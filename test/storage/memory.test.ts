@@ -60,7 +60,14 @@ describe('MemoryStorage reads and writes', () => {
     const data = filled(16, 1);
     await file.write(data, 0);
     data.fill(2);
-    assert.deepEqual(await readAll(file), filled(16, 1));
+    const buffer = Buffer.alloc(16, 3);
+    await file.write(buffer, 16);
+    buffer.fill(4);
+    const expected = filled(32, 1).fill(3, 16);
+    assert.deepEqual(await readAll(file), expected);
+    await file.sync();
+    await storage.syncDirectory();
+    assert.deepEqual(storage.crash('power-loss').contentOf('f'), expected, 'durable content');
   });
 
   it('lists, removes (idempotently) and refuses to open a missing file without create', async () => {
