@@ -1008,7 +1008,13 @@ export class Engine implements EngineApi {
 
   private async runDeleteVolume(job: Job, volume: Volume): Promise<void> {
     for (const clone of this.state.clonesOf(volume.id)) {
-      if (clone.state === 'available') await this.flatten(clone.id).done;
+      if (clone.state === 'available') {
+        await this.flatten(clone.id).done;
+      } else {
+        // A clone being deleted still names this volume as its origin: let it go first.
+        const deleting = [...this.running].find((other) => other.kind === 'delete-volume' && other.targetId === clone.id);
+        await deleting?.done.catch(() => undefined);
+      }
     }
     // Wait out writes that passed the gate before the volume was marked deleting.
     await this.fence([volume], () => undefined).catch(() => undefined);
