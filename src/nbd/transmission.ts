@@ -349,6 +349,7 @@ export class Transmission {
   #inFlightBytes = 0;
   #stopping = false;
   #wake: (() => void) | null = null;
+  #corked = false;
   readonly #idleWaiters: (() => void)[] = [];
 
   constructor(reader: SocketReader, sink: ReplySink, session: NegotiatedExport, options: TransmissionOptions) {
@@ -466,12 +467,22 @@ export class Transmission {
     if (request.type === NBD_CMD_WRITE) counters.bytesWritten += request.lengthBytes;
   }
 
+  /**
+   * Queues one reply. Replies finished in the same turn of the event loop leave in one writev:
+   * the socket is corked at the first and uncorked once the turn's work is done.
+   */
   #send(buffers: Buffer[]): void {
     const sink = this.#sink;
     if (sink.destroyed || !sink.writable) return;
-    sink.cork();
+    if (!this.#corked) {
+      this.#corked = true;
+      sink.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        sink.uncork();
+      });
+    }
     for (const buffer of buffers) sink.write(buffer);
-    sink.uncork();
   }
 
   #notify(): void {
