@@ -6,11 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Engine, ViewRef } from '../engine/index.js';
 import { StrataError } from '../lib/errors.js';
-import { viewDevice, type ViewDevice } from './devices.js';
+import { viewDevice, type BlockDevice } from './devices.js';
 
 /** The part of the NBD export table attachments use. */
 export interface ExportRegistry {
-  add(device: ViewDevice, options?: { name?: string }): { name: string };
+  add(device: BlockDevice, options?: { name?: string }): { name: string };
   remove(name: string): boolean;
 }
 
