@@ -1016,6 +1016,9 @@ export class Engine implements EngineApi {
         await deleting?.done.catch(() => undefined);
       }
     }
+    // A flatten of this volume stops at its next slice (the volume is deleting); let it.
+    const flattening = [...this.running].find((other) => other.kind === 'flatten' && other.targetId === volume.id);
+    await flattening?.done.catch(() => undefined);
     // Wait out writes that passed the gate before the volume was marked deleting.
     await this.fence([volume], () => undefined).catch(() => undefined);
     const entries = [...volume.map.all()].map(([chunk, entry]) => [chunk, entry.generation] as const);
@@ -1034,13 +1037,16 @@ export class Engine implements EngineApi {
     const chunks = this.candidateChunks(sourceView, 0, origin.sizeBytes);
     job.addTotal(chunks.length);
     await this.inSlices(job, chunks, (chunk) => {
+      if (volume.state !== 'available') return; // being deleted: nothing left to flatten for
       if (volume.map.at(chunk, 0) !== undefined || !this.readsThrough(volume, chunk)) return;
       const entry = this.lookup(source, origin.generation, chunk);
       if (entry === undefined || entry.slot === tombstoneSlot) return;
       this.allocator.reference(entry.slot);
       this.putEntry(volume, chunk, { generation: 0, slot: entry.slot, checksums: entry.checksums, epoch: -1 });
     });
-    if (this.state.volumes.get(volume.id) === volume) this.change({ op: 'flatten-done', volumeId: volume.id });
+    if (volume.state === 'available' && this.state.volumes.get(volume.id) === volume) {
+      this.change({ op: 'flatten-done', volumeId: volume.id });
+    }
     await this.flush();
   }
 

@@ -112,3 +112,21 @@ test('a volume takes at least 10,000 snapshots, reads the oldest at full depth, 
   assert.deepEqual(await engine.read({ snapshotId: first.id }, 0, 4096), pattern(4096, 1));
   await engine.close();
 });
+
+test('deleting a clone while it is being flattened leaks nothing', async () => {
+  const engine = await createPool(new MemoryStorage(), { chunkSizeBytes: 4 * KiB });
+  const volume = await engine.createVolume({ sizeBytes: 8 * 1024 * KiB });
+  await engine.write(volume.id, 0, pattern(8 * 1024 * KiB, 9)); // 2,048 chunks: several flatten slices
+  const snapshot = await engine.createSnapshot(volume.id);
+  const clone = await engine.clone(snapshot.id);
+  const flatten = engine.flatten(clone.id);
+  await new Promise((resolve) => setImmediate(resolve)); // let it do a slice or two
+  const deletion = engine.deleteVolume(clone.id);
+  await Promise.allSettled([flatten.done, deletion.done]);
+  await deletion.done;
+  await engine.flush();
+  const report = await engine.fsck();
+  assert.deepEqual(report.violations, []);
+  assert.equal(engine.listVolumes().length, 1);
+  await engine.close();
+});
