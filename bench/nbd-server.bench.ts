@@ -2,7 +2,7 @@
  * NBD server throughput and latency, side by side with nbdkit's memory plugin, measured by fio
  * (libnbd engine). Both serve RAM, so the numbers compare the servers, not the storage.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/nbd.bench.js [runtimeSeconds]
+ *   npm run bench:nbd-server -- [runtimeSeconds]
  *
  * Needs fio; the nbdkit column is skipped when nbdkit is not installed.
  */
