@@ -19,6 +19,18 @@ export class Gate {
   }
 }
 
+/** Index of the first element ≥ `value` in an ascending array (its length if none). */
+function firstIndexAtOrAbove(sorted: readonly number[], value: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (sorted[middle] < value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 export class Volume {
   state: VolumeState = 'available';
   /** The generation new writes go to; always greater than every snapshot generation. */
@@ -44,28 +56,14 @@ export class Volume {
 
   /** The least live view generation ≥ `generation` (the head if no snapshot is). */
   leastLiveAtOrAbove(generation: number): number {
-    const gens = this.snapshotGenerations;
-    let low = 0;
-    let high = gens.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (gens[middle] < generation) low = middle + 1;
-      else high = middle;
-    }
-    return low < gens.length ? gens[low] : this.headGeneration;
+    const index = firstIndexAtOrAbove(this.snapshotGenerations, generation);
+    return index < this.snapshotGenerations.length ? this.snapshotGenerations[index] : this.headGeneration;
   }
 
   /** The greatest live snapshot generation < `generation`, or -1. */
   greatestLiveBelow(generation: number): number {
-    const gens = this.snapshotGenerations;
-    let low = 0;
-    let high = gens.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (gens[middle] < generation) low = middle + 1;
-      else high = middle;
-    }
-    return low > 0 ? gens[low - 1] : -1;
+    const index = firstIndexAtOrAbove(this.snapshotGenerations, generation);
+    return index > 0 ? this.snapshotGenerations[index - 1] : -1;
   }
 
   removeLiveGeneration(generation: number): void {
