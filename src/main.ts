@@ -17,16 +17,23 @@ program
   .addOption(new Option('--nbd-listen <host:port>', 'NBD listener').env('STRATA_NBD_LISTEN').default('127.0.0.1:10809'))
   .addOption(new Option('--chunk-size-bytes <n>', 'chunk size of a new pool (power of two, 4096 to 1048576)').env('STRATA_CHUNK_SIZE_BYTES'))
   .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').env('STRATA_LOG_LEVEL').default('info'))
-  .action(async (options: { dataDir: string; listen: string; nbdListen: string; chunkSizeBytes?: string; logLevel: string }) => {
+  .addOption(new Option('--database-url <url>', 'metadata database: sqlite:PATH or postgres://… (default: SQLite in the data dir)').env('STRATA_DATABASE_URL'))
+  .action(async (options: { dataDir: string; listen: string; nbdListen: string; chunkSizeBytes?: string; logLevel: string; databaseUrl?: string }) => {
     const server = await startServer({
       dataDir: options.dataDir,
       listen: parseHostPort(options.listen, '--listen'),
       nbdListen: parseHostPort(options.nbdListen, '--nbd-listen'),
       chunkSizeBytes: options.chunkSizeBytes === undefined ? undefined : Number(options.chunkSizeBytes),
       logLevel: options.logLevel,
+      databaseUrl: options.databaseUrl,
+      adminPassword: process.env.STRATA_ADMIN_PASSWORD || undefined,
     });
     console.log(`api: ${server.apiUrl}`);
+    console.log(`docs: ${server.apiUrl}/docs`);
     console.log(`nbd: ${server.nbdUrl}`);
+    if (server.generatedAdminPassword !== null) {
+      console.log(`admin password: ${server.generatedAdminPassword} (user admin, project admin; shown once, stored hashed)`);
+    }
     const shutdown = (signal: string) => {
       console.error(`strata: ${signal}: draining`);
       server.stop().then(

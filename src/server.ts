@@ -2,11 +2,15 @@
  * `strata serve`: opens (or creates) the pool, starts the NBD server and the HTTP listener,
  * and on `stop()` drains: stop accepting, finish in-flight NBD requests, flush, close the store.
  */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { buildApp } from './api/app.js';
-import { Attachments } from './core/attachments.js';
+import { CoreMetrics } from './core/metrics.js';
+import { ControlPlane } from './core/plane.js';
+import { openDatabase } from './db/index.js';
 import { createPool, type Engine, openPool } from './engine/index.js';
 import { isStrataError } from './lib/errors.js';
 import { ExportTable, NbdServer } from './nbd/index.js';
@@ -24,12 +28,19 @@ export interface ServeConfig {
   /** Chunk size for a new pool (ignored when the pool exists). */
   chunkSizeBytes?: number;
   logLevel?: string;
+  /** `sqlite:PATH` or `postgres://…`; default: DATA_DIR/metadata.db. */
+  databaseUrl?: string;
+  /** The bootstrap admin password on first start; generated (and returned once) when absent. */
+  adminPassword?: string;
 }
 
 export interface RunningServer {
   apiUrl: string;
   nbdUrl: string;
   engine: Engine;
+  plane: ControlPlane;
+  /** Set on the first start when no admin password was given: print it once. */
+  generatedAdminPassword: string | null;
   stop(): Promise<void>;
 }
 
@@ -58,9 +69,27 @@ async function openOrCreatePool(dataDir: string, chunkSizeBytes: number | undefi
   }
 }
 
+/** The pool's identity in the metadata database, kept beside it in the data directory. */
+function poolIdOf(dataDir: string): string {
+  const path = join(dataDir, 'pool-id');
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const id = randomUUID();
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(path, `${id}\n`, { flag: 'wx' });
+    return id;
+  }
+}
+
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const logger = pino({ level: config.logLevel ?? 'info' }, pino.destination(2));
   const engine = await openOrCreatePool(config.dataDir, config.chunkSizeBytes);
+  const database = await openDatabase(config.databaseUrl ?? `sqlite:${join(config.dataDir, 'metadata.db')}`).catch(async (error: unknown) => {
+    await engine.close();
+    throw error;
+  });
   const exports = new ExportTable();
   const nbd = new NbdServer({
     exports,
@@ -74,27 +103,38 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   });
   const nbdAddress = await nbd.listen(config.nbdListen.host, config.nbdListen.port);
   const nbdUrl = `nbd://${urlHost(config.nbdListen.host)}:${nbdAddress.port}`;
-  const attachments = new Attachments(engine, exports, () => nbdUrl);
-  const app = buildApp({
+  const metrics = new CoreMetrics({ nbd, pool: engine });
+  const plane = new ControlPlane({
+    db: database.db,
+    dbKind: database.kind,
     engine,
-    attachments,
-    provisionalApi: isLoopback(config.listen.host),
-    logger: { level: config.logLevel ?? 'info', stream: pino.destination(2) },
+    poolId: poolIdOf(config.dataDir),
+    exports,
+    nbdBaseUri: () => nbdUrl,
+    metrics,
+    log: logger,
   });
+  const { generatedPassword } = await plane.identity.bootstrap(config.adminPassword);
+  const report = await plane.start();
+  logger.info({ database: database.displayUrl, ...report }, 'control plane started');
+  const app = await buildApp({ plane, logger: { level: config.logLevel ?? 'info', stream: pino.destination(2) } });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
   const apiPort = typeof address === 'object' && address !== null ? address.port : config.listen.port;
   const apiUrl = `http://${urlHost(config.listen.host)}:${apiPort}`;
+  await plane.advertise(apiUrl);
 
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
+      plane.stop();
       await app.close();
       await nbd.close();
       await engine.close();
+      await database.close();
       logger.info('stopped');
     })();
     return stopping;
   };
-  return { apiUrl, nbdUrl, engine, stop };
+  return { apiUrl, nbdUrl, engine, plane, generatedAdminPassword: generatedPassword, stop };
 }

@@ -1,35 +1,84 @@
 /**
- * Builds the HTTP application (never listens: src/server.ts does). `/healthz` now; the native
- * API under /api/v1 comes with the control plane. Until then a provisional subset lets an
- * operator on this machine create volumes, snapshots and NBD attachments; it is mounted only
- * when the listener is on a loopback address, because it has no authentication yet.
+ * Builds the HTTP application (never listens: src/server.ts does): `/healthz`, `/metrics`,
+ * the native API under /api/v1 with its OpenAPI document at /api/v1/openapi.json and
+ * browsable docs at /docs. Request ids (pino) are UUIDs, echoed in `X-Request-Id` and in error bodies.
  */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Attachments } from '../core/attachments.js';
-import type { Engine } from '../engine/index.js';
-import { handleError } from './errors.js';
-import { provisionalRoutes } from './provisional.js';
+import type { ControlPlane } from '../core/plane.js';
+import { limits } from '../lib/limits.js';
+import { errorBody, handleError } from './errors.js';
+import { nativeApi } from './native/index.js';
 
 export interface AppOptions {
-  engine: Engine;
-  attachments: Attachments;
-  /** Mount the unauthenticated provisional routes (loopback listeners only). */
-  provisionalApi: boolean;
+  plane: ControlPlane;
   logger?: boolean | object;
 }
 
-export function buildApp(options: AppOptions): FastifyInstance {
+/** Bodies are validated strictly (no coercion); query strings and params are coerced from text. */
+function validators() {
+  const make = (coerceTypes: boolean) => {
+    const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+    addFormats.default(ajv);
+    return ajv;
+  };
+  return { body: make(false), other: make(true) };
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { plane } = options;
   const app = Fastify({
     logger: options.logger ?? false,
-    bodyLimit: 1024 * 1024,
-    genReqId: () => crypto.randomUUID(),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
-  });
+    bodyLimit: limits.control.httpBodyBytesMax,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ajv = validators();
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.other).compile(schema));
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}`, request_id: request.id } });
+    void reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, request.id));
   });
+
+  const { metrics } = plane.deps;
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status_code: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Strata native API',
+        version: '1.0.0',
+        description:
+          'Volumes, crash-consistent snapshots, consistency groups, NBD attachments and jobs. Authenticate with POST /api/v1/auth/tokens, then send `Authorization: Bearer TOKEN` or `X-Auth-Token: TOKEN`. Errors are `{"error": {"code", "message", "request_id", "field"?}}`; the codes are in docs/errors.md.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, xAuthToken: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' } } },
+      security: [{ bearer: [] }, { xAuthToken: [] }],
+    },
+    hideUntagged: true,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/api/v1/openapi.json' } as never, staticCSP: false });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
-  if (options.provisionalApi) app.register(provisionalRoutes, { engine: options.engine, attachments: options.attachments });
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  app.get('/api/v1/openapi.json', async () => app.swagger());
+  await app.register(nativeApi, { prefix: '/api/v1', plane });
   return app;
 }

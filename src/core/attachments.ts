@@ -1,12 +1,19 @@
 /**
  * Attachments: the right to open a volume (read-write or read-only) or a snapshot (read-only)
- * over NBD. Creating one adds an export whose name is an unguessable capability; deleting it
- * removes the export, which disconnects its clients.
+ * over NBD. An attachment owns one export whose name is an unguessable capability; deleting the
+ * attachment removes the export, which disconnects its clients. Attachments are rows in the
+ * metadata database, so they (and their URIs) survive a restart: `restore` re-adds the exports.
+ * A volume with a read-write attachment is `in-use`.
  */
-import { randomUUID } from 'node:crypto';
-import type { Engine, ViewRef } from '../engine/index.js';
+import type { AttachmentRow } from '../db/index.js';
+import type { ViewRef } from '../engine/index.js';
 import { StrataError } from '../lib/errors.js';
-import { viewDevice, type BlockDevice } from './devices.js';
+import { type Caller, requireWriter } from './context.js';
+import { type BlockDevice, viewDevice } from './devices.js';
+import { fetchPage, type ListOptions, type Page } from './paging.js';
+import type { ControlPlane } from './plane.js';
+import { type Attachment, toAttachment } from './records.js';
+import { lockRow, newId, notFound, nowIso, transition } from './store.js';
 
 /** The part of the NBD export table attachments use. */
 export interface ExportRegistry {
@@ -15,70 +22,145 @@ export interface ExportRegistry {
 }
 
 export type AttachmentMode = 'rw' | 'ro';
+export type AttachmentTarget = { volumeId: string } | { snapshotId: string };
 
-export interface Attachment {
-  id: string;
-  target: ViewRef;
-  mode: AttachmentMode;
-  exportName: string;
-  uri: string;
-  createdAt: string;
-}
+export class AttachmentService {
+  constructor(private readonly plane: ControlPlane) {}
 
-export class Attachments {
-  private readonly byId = new Map<string, Attachment>();
+  private get deps() {
+    return this.plane.deps;
+  }
 
-  constructor(
-    private readonly engine: Engine,
-    private readonly exports: ExportRegistry,
-    private readonly nbdBaseUri: () => string,
-  ) {}
+  private render(row: AttachmentRow): Attachment {
+    return toAttachment(row, this.deps.nbdBaseUri());
+  }
 
-  create(target: ViewRef, mode: AttachmentMode): Attachment {
+  async create(caller: Caller, target: AttachmentTarget, mode: AttachmentMode): Promise<Attachment> {
+    requireWriter(caller);
+    const { db, engine, exports } = this.deps;
+    let view: ViewRef;
     if ('snapshotId' in target) {
-      if (mode !== 'ro') throw new StrataError('INVALID_ARGUMENT', 'a snapshot can only be attached read-only');
-      this.engine.snapshot(target.snapshotId);
+      if (mode !== 'ro') throw new StrataError('INVALID_ARGUMENT', 'a snapshot can only be attached read-only', { field: 'mode' });
+      const snapshot = await this.plane.snapshots.row(caller, target.snapshotId);
+      if (snapshot.pool_id !== this.deps.poolId) throw new StrataError('WRONG_INSTANCE', `snapshot ${snapshot.id} lives in another instance's pool`);
+      if (snapshot.status !== 'available') throw new StrataError('INVALID_STATE', `snapshot ${snapshot.id} is ${snapshot.status}`, { status: snapshot.status });
+      view = { snapshotId: Number(snapshot.engine_id) };
     } else {
-      this.engine.volume(target.volumeId);
+      const volume = await this.plane.volumes.row(caller, target.volumeId);
+      view = { volumeId: this.plane.volumes.engineId(volume) };
     }
-    const device = viewDevice(this.engine, target, { readOnly: mode === 'ro' });
-    const { name } = this.exports.add(device);
-    const attachment: Attachment = {
-      id: randomUUID(),
-      target,
+    const { name } = exports.add(viewDevice(engine, view, { readOnly: mode === 'ro' }));
+    const row: AttachmentRow = {
+      seq: 0,
+      id: newId(),
+      project_id: caller.projectId,
+      pool_id: this.deps.poolId,
+      volume_id: 'volumeId' in target ? target.volumeId : null,
+      snapshot_id: 'snapshotId' in target ? target.snapshotId : null,
       mode,
-      exportName: name,
-      uri: `${this.nbdBaseUri()}/${name}`,
-      createdAt: new Date().toISOString(),
+      export_name: name,
+      created_at: nowIso(),
     };
-    this.byId.set(attachment.id, attachment);
-    return attachment;
+    try {
+      await db.transaction().execute(async (tx) => {
+        if ('volumeId' in target) {
+          await lockRow(tx, this.deps.dbKind, 'volumes', target.volumeId);
+          const volume = await this.plane.volumes.row(caller, target.volumeId, tx);
+          if (mode === 'rw') await transition(tx, 'volumes', volume.id, 'attachReadWrite');
+          else if (volume.status !== 'available' && volume.status !== 'in-use') {
+            throw new StrataError('INVALID_STATE', `volume ${volume.id} is ${volume.status}`, { status: volume.status });
+          }
+        }
+        const { seq: _seq, ...values } = row;
+        await tx.insertInto('attachments').values(values).execute();
+      });
+    } catch (error) {
+      exports.remove(name);
+      throw error;
+    }
+    return this.render(row);
   }
 
-  get(id: string): Attachment {
-    const attachment = this.byId.get(id);
-    if (attachment === undefined) throw new StrataError('NOT_FOUND', `attachment ${id} does not exist`);
-    return attachment;
+  async list(caller: Caller, options: ListOptions<'created_at'> & { volumeId?: string; snapshotId?: string }): Promise<Page<Attachment>> {
+    let query = this.deps.db.selectFrom('attachments').selectAll().where('project_id', '=', caller.projectId);
+    if (options.volumeId !== undefined) query = query.where('volume_id', '=', options.volumeId);
+    if (options.snapshotId !== undefined) query = query.where('snapshot_id', '=', options.snapshotId);
+    const { rows, nextPageToken } = await fetchPage(query, 'attachments', 'created_at', options);
+    return { items: rows.map((row) => this.render(row)), nextPageToken };
   }
 
-  list(): Attachment[] {
-    return [...this.byId.values()];
+  async get(caller: Caller, id: string): Promise<Attachment> {
+    const row = await this.deps.db.selectFrom('attachments').selectAll().where('id', '=', id).where('project_id', '=', caller.projectId).executeTakeFirst();
+    if (row === undefined) throw notFound('attachment', id);
+    return this.render(row);
   }
 
-  /** Ends the attachment and disconnects its clients. */
-  delete(id: string): void {
-    const attachment = this.get(id);
-    this.exports.remove(attachment.exportName);
-    this.byId.delete(id);
+  /** Ends an attachment: its clients are disconnected; a volume with no read-write attachment left becomes available. */
+  async delete(caller: Caller, id: string): Promise<void> {
+    requireWriter(caller);
+    await this.get(caller, id);
+    const row = await this.deps.db.selectFrom('attachments').select('pool_id').where('id', '=', id).executeTakeFirst();
+    if (row !== undefined && row.pool_id !== this.deps.poolId) throw new StrataError('WRONG_INSTANCE', `attachment ${id} is served by another Strata instance`);
+    await this.end(id);
+  }
+
+  private async end(id: string): Promise<void> {
+    const { db, exports } = this.deps;
+    const row = await db.selectFrom('attachments').selectAll().where('id', '=', id).executeTakeFirst();
+    if (row === undefined) return;
+    exports.remove(row.export_name);
+    await db.transaction().execute(async (tx) => {
+      if (row.volume_id !== null) await lockRow(tx, this.deps.dbKind, 'volumes', row.volume_id);
+      await tx.deleteFrom('attachments').where('id', '=', id).execute();
+    });
+    if (row.volume_id !== null && row.mode === 'rw') await this.settleVolumeStatus(row.volume_id);
   }
 
   /** Ends every attachment of a volume or snapshot (before deleting it). */
-  deleteFor(target: ViewRef): void {
-    for (const attachment of this.list()) {
-      const same =
-        ('volumeId' in target && 'volumeId' in attachment.target && target.volumeId === attachment.target.volumeId) ||
-        ('snapshotId' in target && 'snapshotId' in attachment.target && target.snapshotId === attachment.target.snapshotId);
-      if (same) this.delete(attachment.id);
+  async endAllFor(target: AttachmentTarget): Promise<void> {
+    const column = 'volumeId' in target ? 'volume_id' : 'snapshot_id';
+    const value = 'volumeId' in target ? target.volumeId : target.snapshotId;
+    const rows = await this.deps.db.selectFrom('attachments').select('id').where(column, '=', value).execute();
+    for (const row of rows) await this.end(row.id);
+  }
+
+  /**
+   * Puts a volume in the status its attachments imply: after a revert (`restoring`), or when
+   * its last read-write attachment ended (`in-use`). Other statuses are left alone.
+   */
+  async settleVolumeStatus(volumeId: string): Promise<void> {
+    const { db } = this.deps;
+    await db.transaction().execute(async (tx) => {
+      await lockRow(tx, this.deps.dbKind, 'volumes', volumeId);
+      const volume = await tx.selectFrom('volumes').select('status').where('id', '=', volumeId).executeTakeFirst();
+      if (volume === undefined) return;
+      const readWrite = await tx.selectFrom('attachments').select('id').where('volume_id', '=', volumeId).where('mode', '=', 'rw').limit(1).executeTakeFirst();
+      if (volume.status === 'restoring') await transition(tx, 'volumes', volumeId, readWrite === undefined ? 'revertedDetached' : 'revertedAttached');
+      else if (volume.status === 'in-use' && readWrite === undefined) await transition(tx, 'volumes', volumeId, 'detachLastReadWrite');
+    });
+  }
+
+  /** Re-adds the exports of this pool's attachments after a restart (same names, same URIs). */
+  async restore(): Promise<number> {
+    const { db, engine, exports } = this.deps;
+    const rows = await db.selectFrom('attachments').selectAll().where('pool_id', '=', this.deps.poolId).execute();
+    let restored = 0;
+    for (const row of rows) {
+      let view: ViewRef | null = null;
+      if (row.volume_id !== null) {
+        const volume = await db.selectFrom('volumes').select(['engine_id', 'status']).where('id', '=', row.volume_id).executeTakeFirst();
+        if (volume?.engine_id != null && volume.status !== 'deleting') view = { volumeId: Number(volume.engine_id) };
+      } else if (row.snapshot_id !== null) {
+        const snapshot = await db.selectFrom('snapshots').select(['engine_id', 'status']).where('id', '=', row.snapshot_id).executeTakeFirst();
+        if (snapshot?.engine_id != null && snapshot.status === 'available') view = { snapshotId: Number(snapshot.engine_id) };
+      }
+      if (view === null) {
+        await db.deleteFrom('attachments').where('id', '=', row.id).execute();
+        continue;
+      }
+      exports.add(viewDevice(engine, view, { readOnly: row.mode === 'ro' }), { name: row.export_name });
+      restored++;
     }
+    return restored;
   }
 }

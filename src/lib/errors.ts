@@ -20,6 +20,20 @@ export const errorCodes = {
   CORRUPT_METADATA: 'the pool metadata is damaged',
   POOL_EXISTS: 'a pool already exists in this data directory',
   CLOSED: 'the engine has been closed',
+  // Control plane (src/core): identity, state and quota outcomes.
+  UNAUTHENTICATED: 'no valid token, or wrong name or password',
+  FORBIDDEN: 'the role of the token does not allow this',
+  MISSING_FIELD: 'a required field is absent',
+  UNKNOWN_FIELD: 'the request has a field this operation does not take',
+  INVALID_JSON: 'the request body is not valid JSON',
+  UNSUPPORTED_MEDIA_TYPE: 'the request body is not application/json',
+  ALREADY_EXISTS: 'a resource with this unique name already exists',
+  INVALID_STATE: 'the resource status does not allow this operation now',
+  VOLUME_IN_USE: 'the volume has a read-write attachment',
+  HAS_DEPENDENTS: 'the resource still has snapshots, members or volumes that depend on it',
+  QUOTA_EXCEEDED: 'the project quota would be exceeded',
+  WRONG_INSTANCE: 'the volume lives in the pool of another Strata instance',
+  INTERNAL: 'an unexpected internal error',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
@@ -27,6 +41,11 @@ export type ErrorCode = keyof typeof errorCodes;
 export class StrataError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
+  /** The request field the error is about, when there is one. */
+  get field(): string | undefined {
+    const field = this.details?.field;
+    return typeof field === 'string' ? field : undefined;
+  }
 
   constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
     super(message ?? errorCodes[code]);

@@ -38,6 +38,28 @@ export const limits = {
   /** Map entries a background job changes before it yields to foreground I/O. */
   jobEntriesPerStep: 512,
 
+  /** The control plane's bounds (src/core, src/api). */
+  control: {
+    tokenLifetimeMs: 12 * 60 * 60 * 1000,
+    nameLengthMax: 255,
+    descriptionLengthMax: 1024,
+    passwordLengthMin: 8,
+    passwordLengthMax: 256,
+    metadataEntriesMax: 64,
+    metadataKeyLengthMax: 255,
+    metadataValueLengthMax: 1024,
+    listLimitDefault: 100,
+    listLimitMax: 1000,
+    /** A job writes its progress to the database at most this often. */
+    jobProgressIntervalMs: 250,
+    /** Default quotas of a new project; -1 is unlimited. */
+    quotaVolumesDefault: 1000,
+    quotaSnapshotsDefault: 100_000,
+    quotaGigabytesDefault: 100_000,
+    quotaSnapshotsPerVolumeDefault: 16_384,
+    httpBodyBytesMax: 1024 * 1024,
+  },
+
   /** The NBD server's bounds; src/nbd/limits.ts documents each one. */
   nbd: {
     blockSizeBytesMin: 1,

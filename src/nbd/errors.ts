@@ -9,14 +9,22 @@ import { NBD_EINVAL, NBD_EIO, NBD_ENOSPC, NBD_EPERM, NBD_ESHUTDOWN } from './pro
 export function errnoForCode(code: ErrorCode): number {
   switch (code) {
     case 'READ_ONLY':
+    // Control-plane codes never come from a device today; mapped so that any that does is sane.
+    case 'UNAUTHENTICATED':
+    case 'FORBIDDEN':
       return NBD_EPERM;
     case 'OUT_OF_RANGE':
     case 'INVALID_ARGUMENT':
     // The spec reserves NBD_EOVERFLOW for oversized lengths of payload-free commands and DF reads,
     // which the server checks itself before the device is called.
     case 'LIMIT_EXCEEDED':
+    case 'MISSING_FIELD':
+    case 'UNKNOWN_FIELD':
+    case 'INVALID_JSON':
+    case 'UNSUPPORTED_MEDIA_TYPE':
       return NBD_EINVAL;
     case 'NO_SPACE':
+    case 'QUOTA_EXCEEDED':
       return NBD_ENOSPC;
     // The volume or the engine is gone: the client must disconnect (spec: "Terminating the
     // transmission phase").
@@ -29,6 +37,12 @@ export function errnoForCode(code: ErrorCode): number {
     case 'BUSY':
     case 'CONFLICT':
     case 'POOL_EXISTS':
+    case 'ALREADY_EXISTS':
+    case 'INVALID_STATE':
+    case 'VOLUME_IN_USE':
+    case 'HAS_DEPENDENTS':
+    case 'WRONG_INSTANCE':
+    case 'INTERNAL':
       return NBD_EIO;
     default: {
       const unreachable: never = code;

@@ -86,6 +86,19 @@ describe('nbdErrnoFor', () => {
     BUSY: protocol.NBD_EIO,
     CONFLICT: protocol.NBD_EIO,
     POOL_EXISTS: protocol.NBD_EIO,
+    UNAUTHENTICATED: protocol.NBD_EPERM,
+    FORBIDDEN: protocol.NBD_EPERM,
+    MISSING_FIELD: protocol.NBD_EINVAL,
+    UNKNOWN_FIELD: protocol.NBD_EINVAL,
+    INVALID_JSON: protocol.NBD_EINVAL,
+    UNSUPPORTED_MEDIA_TYPE: protocol.NBD_EINVAL,
+    QUOTA_EXCEEDED: protocol.NBD_ENOSPC,
+    ALREADY_EXISTS: protocol.NBD_EIO,
+    INVALID_STATE: protocol.NBD_EIO,
+    VOLUME_IN_USE: protocol.NBD_EIO,
+    HAS_DEPENDENTS: protocol.NBD_EIO,
+    WRONG_INSTANCE: protocol.NBD_EIO,
+    INTERNAL: protocol.NBD_EIO,
   };
 
   it('maps every StrataError code', () => {

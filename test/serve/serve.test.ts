@@ -23,12 +23,16 @@ interface Server {
   process: ChildProcess;
   api: string;
   nbd: string;
+  token: string;
   exited: Promise<number | null>;
 }
+
+const adminPassword = 'serve-test-admin';
 
 async function startServe(dataDir: string): Promise<Server> {
   const child = spawn(process.execPath, [mainJs, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--nbd-listen', '127.0.0.1:0', '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, STRATA_ADMIN_PASSWORD: adminPassword },
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let output = '';
@@ -45,7 +49,14 @@ async function startServe(dataDir: string): Promise<Server> {
     });
     void exited.then((code) => reject(new Error(`strata serve exited with ${code}; output: ${output}`)));
   });
-  return { process: child, ...lines, exited };
+  const issued = await fetch(`${lines.api}/api/v1/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'admin', password: adminPassword }),
+  });
+  assert.equal(issued.status, 201, await issued.clone().text());
+  const { token } = (await issued.json()) as { token: string };
+  return { process: child, ...lines, token, exited };
 }
 
 async function stopServe(server: Server): Promise<number | null> {
@@ -56,7 +67,7 @@ async function stopServe(server: Server): Promise<number | null> {
 async function api<T>(server: Server, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await fetch(`${server.api}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${server.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -64,7 +75,7 @@ async function api<T>(server: Server, method: string, path: string, body?: unkno
 }
 
 async function createVolume(server: Server, sizeBytes: number): Promise<string> {
-  const created = await api<{ volume: { id: string } }>(server, 'POST', '/api/v1/volumes', { size_bytes: sizeBytes });
+  const created = await api<{ volume: { id: string } }>(server, 'POST', '/api/v1/volumes', { name: 'serve-test', size_bytes: sizeBytes });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   return created.body.volume.id;
 }
@@ -155,7 +166,7 @@ describe('strata serve with real NBD clients', () => {
     const volume = await createVolume(server, 8 * MiB);
     const live = await attach(server, 'volumes', volume);
     await run('qemu-io', ['-f', 'raw', live.uri, '-c', 'write -P 0x11 0 1M']);
-    const snapshot = await api<{ snapshot: { id: string } }>(server, 'POST', `/api/v1/volumes/${volume}/snapshots`);
+    const snapshot = await api<{ snapshot: { id: string } }>(server, 'POST', `/api/v1/volumes/${volume}/snapshots`, { name: 'frozen' });
     assert.equal(snapshot.status, 201);
     await run('qemu-io', ['-f', 'raw', live.uri, '-c', 'write -P 0x22 0 1M']);
     const frozen = await attach(server, 'snapshots', snapshot.body.snapshot.id);

@@ -1,0 +1,67 @@
+/**
+ * Small helpers every service uses on the metadata database: ids, clock, the compare-and-swap
+ * status transition, project-scoped lookups, and row locks that serialize per-resource work.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Db, DbTransaction } from '../db/index.js';
+import type { DatabaseKind } from '../db/index.js';
+import { StrataError } from '../lib/errors.js';
+import { type ActionOf, type StatefulTable, transitionTables, type Transition } from './transitions.js';
+
+export type Executor = Db | DbTransaction;
+
+export function newId(): string {
+  return randomUUID();
+}
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}
+
+const nouns: Record<StatefulTable, string> = {
+  volumes: 'volume',
+  snapshots: 'snapshot',
+  groups: 'group',
+  group_snapshots: 'group snapshot',
+};
+
+/**
+ * Applies one row of the transition table as a compare-and-swap. Throws NOT_FOUND when the
+ * row is gone and INVALID_STATE (with the current status) when another request got there first.
+ */
+export async function transition<T extends StatefulTable>(
+  db: Executor,
+  table: T,
+  id: string,
+  action: ActionOf<T>,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  const rule = (transitionTables[table] as Record<string, Transition<string>>)[action];
+  const result = await (db as Db)
+    .updateTable(table as 'volumes')
+    .set({ ...extra, status: rule.to, updated_at: nowIso() } as never)
+    .where('id', '=', id)
+    .where('status', 'in', rule.from as string[])
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 1) return;
+  const row = await (db as Db).selectFrom(table as 'volumes').select('status').where('id', '=', id).executeTakeFirst();
+  if (row === undefined) throw new StrataError('NOT_FOUND', `${nouns[table]} ${id} does not exist`);
+  throw new StrataError('INVALID_STATE', `${nouns[table]} ${id} is ${row.status}; ${action} needs ${rule.from.join(' or ')}`, {
+    status: row.status,
+  });
+}
+
+/** Serializes transactions that touch one row (PostgreSQL; SQLite transactions are already serial). */
+export async function lockRow(db: DbTransaction, kind: DatabaseKind, table: 'volumes' | 'projects' | 'groups', id: string): Promise<void> {
+  if (kind !== 'postgres') return;
+  await db
+    .selectFrom(table as 'volumes')
+    .select('id')
+    .where('id', '=', id)
+    .forUpdate()
+    .execute();
+}
+
+export function notFound(noun: string, id: string): StrataError {
+  return new StrataError('NOT_FOUND', `${noun} ${id} does not exist`);
+}

@@ -1,0 +1,83 @@
+/**
+ * Opens the metadata database named by a URL and brings its schema to the latest migration.
+ * - `sqlite:PATH` (or a bare path): an SQLite file, opened with WAL and a busy timeout.
+ * - `postgres://…` / `postgresql://…`: a PostgreSQL pool; several Strata instances may share it.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import { StrataError } from '../lib/errors.js';
+import { type DatabaseKind, migrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+export type DbTransaction = Transaction<Database>;
+
+export interface MetadataDatabase {
+  kind: DatabaseKind;
+  db: Db;
+  /** A printable form of the URL without its password. */
+  displayUrl: string;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+export function parseDatabaseUrl(url: string): { kind: DatabaseKind; target: string } {
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { kind: 'postgres', target: url };
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path.length === 0) throw new StrataError('INVALID_ARGUMENT', 'sqlite: URL needs a file path');
+    return { kind: 'sqlite', target: path };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new StrataError('INVALID_ARGUMENT', `unsupported database URL ${url}: use sqlite:PATH or postgres://…`);
+  return { kind: 'sqlite', target: url };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+export async function openDatabase(url: string): Promise<MetadataDatabase> {
+  const { kind, target } = parseDatabaseUrl(url);
+  let db: Db;
+  if (kind === 'sqlite') {
+    const path = resolve(target);
+    mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new SqliteDatabase(path);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  } else {
+    const pool = new pg.Pool({
+      connectionString: target,
+      max: 10,
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  }
+  try {
+    await migrate(db, kind);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return { kind, db, displayUrl: kind === 'sqlite' ? `sqlite:${resolve(target)}` : redact(target), close: () => db.destroy() };
+}
+
+async function migrate(db: Db, kind: DatabaseKind): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider(kind) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new StrataError('IO_ERROR', `metadata migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The schema's migrations, one list for both databases. A migration may branch on the
+ * dialect only where SQL differs (the auto-increment column); everything else is the same
+ * statement on SQLite and PostgreSQL. Never edit a migration that has shipped: add one.
+ */
+import { type Kysely, type Migration, type MigrationProvider, type CreateTableBuilder, sql } from 'kysely';
+
+export type DatabaseKind = 'sqlite' | 'postgres';
+
+function withSeq<T extends string>(kind: DatabaseKind, table: CreateTableBuilder<T, never>): CreateTableBuilder<T, 'seq'> {
+  return kind === 'sqlite'
+    ? table.addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+    : table.addColumn('seq', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity());
+}
+
+function initial(kind: DatabaseKind): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('pools')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('api_url', 'text', (c) => c.notNull())
+        .addColumn('nbd_url', 'text', (c) => c.notNull())
+        .addColumn('chunk_size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('seen_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await withSeq(kind, db.schema.createTable('projects'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await withSeq(kind, db.schema.createTable('users'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await withSeq(kind, db.schema.createTable('tokens'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('quotas')
+        .addColumn('project_id', 'text', (c) => c.primaryKey().references('projects.id').onDelete('cascade'))
+        .addColumn('volumes', 'bigint', (c) => c.notNull())
+        .addColumn('snapshots', 'bigint', (c) => c.notNull())
+        .addColumn('gigabytes', 'bigint', (c) => c.notNull())
+        .addColumn('snapshots_per_volume', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await withSeq(kind, db.schema.createTable('groups'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await withSeq(kind, db.schema.createTable('volumes'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('pool_id', 'text', (c) => c.notNull().references('pools.id'))
+        .addColumn('engine_id', 'bigint')
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('source_snapshot_id', 'text')
+        .addColumn('group_id', 'text', (c) => c.references('groups.id'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await withSeq(kind, db.schema.createTable('group_snapshots'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('group_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('fence_held_ms', 'double precision')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await withSeq(kind, db.schema.createTable('snapshots'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('pool_id', 'text', (c) => c.notNull().references('pools.id'))
+        .addColumn('volume_id', 'text', (c) => c.notNull().references('volumes.id'))
+        .addColumn('engine_id', 'bigint')
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('parent_id', 'text')
+        .addColumn('group_snapshot_id', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await withSeq(kind, db.schema.createTable('attachments'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('pool_id', 'text', (c) => c.notNull().references('pools.id'))
+        .addColumn('volume_id', 'text')
+        .addColumn('snapshot_id', 'text')
+        .addColumn('mode', 'text', (c) => c.notNull())
+        .addColumn('export_name', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await withSeq(kind, db.schema.createTable('jobs'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('pool_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('target_type', 'text', (c) => c.notNull())
+        .addColumn('target_id', 'text', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('progress_done', 'bigint', (c) => c.notNull())
+        .addColumn('progress_total', 'bigint', (c) => c.notNull())
+        .addColumn('error_code', 'text')
+        .addColumn('error_message', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text')
+        .addColumn('finished_at', 'text')
+        .execute();
+
+      const indexes: Array<[string, string, string[]]> = [
+        ['volumes_project_created', 'volumes', ['project_id', 'created_at', 'seq']],
+        ['volumes_group', 'volumes', ['group_id']],
+        ['volumes_pool', 'volumes', ['pool_id', 'status']],
+        ['snapshots_project_created', 'snapshots', ['project_id', 'created_at', 'seq']],
+        ['snapshots_volume', 'snapshots', ['volume_id', 'created_at', 'seq']],
+        ['snapshots_group_snapshot', 'snapshots', ['group_snapshot_id']],
+        ['snapshots_pool', 'snapshots', ['pool_id', 'status']],
+        ['snapshots_parent', 'snapshots', ['parent_id']],
+        ['group_snapshots_group', 'group_snapshots', ['group_id', 'created_at']],
+        ['attachments_volume', 'attachments', ['volume_id']],
+        ['attachments_snapshot', 'attachments', ['snapshot_id']],
+        ['attachments_pool', 'attachments', ['pool_id']],
+        ['jobs_pool_status', 'jobs', ['pool_id', 'status']],
+        ['jobs_project_created', 'jobs', ['project_id', 'created_at', 'seq']],
+        ['tokens_user', 'tokens', ['user_id']],
+      ];
+      for (const [name, table, columns] of indexes) {
+        await db.schema.createIndex(name).on(table).columns(columns).execute();
+      }
+      void sql;
+    },
+  };
+}
+
+export function migrationProvider(kind: DatabaseKind): MigrationProvider {
+  return {
+    async getMigrations() {
+      return { '0001_initial': initial(kind) };
+    },
+  };
+}
