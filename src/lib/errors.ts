@@ -9,7 +9,7 @@
 export const errorCodes = {
   INVALID_ARGUMENT: 'a request argument is malformed or out of range',
   NOT_FOUND: 'the volume, snapshot or pool does not exist',
-  OUT_OF_RANGE: 'the byte range lies outside the volume or snapshot',
+  OUT_OF_RANGE: 'a number, length or byte range lies outside its allowed range',
   READ_ONLY: 'the view is read-only (a snapshot)',
   LIMIT_EXCEEDED: 'a configured limit (src/lib/limits.ts) would be exceeded',
   BUSY: 'the object is being changed by another operation',
