@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the real clients the interop tests use, if any is missing. Needs root (CI is).
+# Installs the real clients the interop tests use, and the PostgreSQL server the database tests
+# use, if any is missing. Needs root (CI is).
 set -euo pipefail
 needed=()
 command -v qemu-img >/dev/null 2>&1 || needed+=(qemu-utils)
 command -v nbdinfo >/dev/null 2>&1 || needed+=(libnbd-bin)
 command -v nbdkit >/dev/null 2>&1 || needed+=(nbdkit)
 command -v fio >/dev/null 2>&1 || needed+=(fio)
+# The server itself, not just psql: scripts/start-test-postgres.sh runs a private cluster.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || needed+=(postgresql)
 if [ ${#needed[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing test tools (${needed[*]}); run as root or install them: apt-get install ${needed[*]}" >&2

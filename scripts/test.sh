@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the Debian tools the interop tests drive (when missing),
-# builds, and runs every test. `.ci/run` calls exactly `npm test`, which runs this.
+# The whole test suite: installs the Debian tools the interop tests drive (when missing), starts
+# a private PostgreSQL for the database tests, builds, and runs every test. `.ci/run` calls
+# exactly `npm test`, which runs this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-tools.sh
+# Empty when PostgreSQL is not installed; the tests then skip their PostgreSQL variant.
+postgres_url=$(bash scripts/start-test-postgres.sh)
+if [ -n "$postgres_url" ]; then export STRATA_TEST_POSTGRES_URL="$postgres_url"; fi
 npm run build --silent
 node --test --test-reporter=spec --test-reporter-destination=stdout dist/test/

@@ -1,0 +1,118 @@
+/**
+ * A control plane and its HTTP app for tests, without sockets: an engine on an in-memory disk,
+ * a fresh metadata database of the requested kind, an NBD export table, and `app.inject()`.
+ * `as(token)` makes requests with a token; `login` gets one.
+ */
+import assert from 'node:assert/strict';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildApp } from '../../src/api/app.js';
+import { CoreMetrics } from '../../src/core/metrics.js';
+import { ControlPlane } from '../../src/core/plane.js';
+import { openDatabase, type MetadataDatabase } from '../../src/db/index.js';
+import { createPool, type Engine } from '../../src/engine/index.js';
+import { ExportTable } from '../../src/nbd/index.js';
+import { MemoryStorage } from '../../src/storage/index.js';
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from '../support/databases.js';
+
+export const adminPassword = 'harness-admin-password';
+
+export interface Response<T = any> {
+  status: number;
+  body: T;
+  headers: Record<string, unknown>;
+}
+
+export interface Harness {
+  kind: DatabaseKind;
+  app: FastifyInstance;
+  plane: ControlPlane;
+  engine: Engine;
+  exports: ExportTable;
+  database: MetadataDatabase;
+  /** Sends a request; `body` as an object is sent as JSON, as a string it is sent raw. */
+  request<T = any>(method: string, url: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response<T>>;
+  /** A token for a user name and password (asserts 201). */
+  login(name: string, password: string, project?: string): Promise<string>;
+  /** Creates a project and a user with that role in it; returns ids and a token. */
+  tenant(name: string, role?: 'admin' | 'member' | 'reader'): Promise<{ projectId: string; userId: string; token: string }>;
+  adminToken: string;
+  close(): Promise<void>;
+}
+
+export async function createHarness(kind: DatabaseKind, options: { chunkSizeBytes?: number } = {}): Promise<Harness> {
+  const testDb: TestDatabase = await createTestDatabase(kind);
+  const database = await openDatabase(testDb.url);
+  const engine = await createPool(new MemoryStorage(), { chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024 });
+  const exports = new ExportTable();
+  const plane = new ControlPlane({
+    db: database.db,
+    dbKind: database.kind,
+    engine,
+    poolId: crypto.randomUUID(),
+    exports,
+    nbdBaseUri: () => 'nbd://127.0.0.1:10809',
+    metrics: new CoreMetrics({ pool: engine }),
+    log: pino({ level: 'silent' }),
+  });
+  await plane.identity.bootstrap(adminPassword);
+  await plane.start();
+  const app = await buildApp({ plane });
+  await app.ready();
+
+  const request: Harness['request'] = async (method, url, opts = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+    let payload: string | undefined;
+    if (opts.body !== undefined) {
+      payload = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await app.inject({ method: method as 'GET', url, headers, payload });
+    const text = response.body;
+    let body: unknown = null;
+    if (text.length > 0) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+    }
+    return { status: response.statusCode, body: body as any, headers: response.headers };
+  };
+  const login = async (name: string, password: string, project?: string) => {
+    const response = await request('POST', '/api/v1/auth/tokens', { body: project === undefined ? { name, password } : { name, password, project } });
+    assert.equal(response.status, 201, JSON.stringify(response.body));
+    return response.body.token as string;
+  };
+  const adminToken = await login('admin', adminPassword);
+  let users = 0;
+  const tenant: Harness['tenant'] = async (name, role = 'member') => {
+    const project = await request('POST', '/api/v1/projects', { token: adminToken, body: { name } });
+    assert.equal(project.status, 201, JSON.stringify(project.body));
+    const userName = `${name}-user-${++users}`;
+    const user = await request('POST', '/api/v1/users', { token: adminToken, body: { name: userName, password: 'password-123', project_id: project.body.project.id, role } });
+    assert.equal(user.status, 201, JSON.stringify(user.body));
+    return { projectId: project.body.project.id, userId: user.body.user.id, token: await login(userName, 'password-123') };
+  };
+  return {
+    kind,
+    app,
+    plane,
+    engine,
+    exports,
+    database,
+    request,
+    login,
+    tenant,
+    adminToken,
+    async close() {
+      plane.stop();
+      await plane.jobs.idle();
+      await app.close();
+      await engine.close();
+      await database.close();
+      await testDb.drop();
+    },
+  };
+}
