@@ -107,6 +107,9 @@ export function toErrorReply(error: unknown, requestId: string): { status: numbe
       return { status: 400, body: errorBody('INVALID_JSON', fastifyError.message, requestId), log: false };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, body: errorBody('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json', requestId), log: false };
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { status: 400, body: errorBody('INVALID_ARGUMENT', 'the URL has a malformed or oversized path parameter', requestId), log: false };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, body: errorBody('LIMIT_EXCEEDED', fastifyError.message, requestId), log: false };
     default:
@@ -123,5 +126,5 @@ export function toErrorReply(error: unknown, requestId: string): { status: numbe
 export function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   const { status, body, log } = toErrorReply(error, request.id);
   if (log) request.log.error({ err: error }, 'request failed');
-  void reply.status(status).send(body);
+  void reply.header('x-request-id', request.id).status(status).send(body);
 }

@@ -5,6 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ControlPlane } from '../../core/plane.js';
 import { authenticate } from './auth.js';
+import { NoBody, NoQuery } from './schemas.js';
 import { groupRoutes } from './group-routes.js';
 import { identityRoutes } from './identity-routes.js';
 import { miscRoutes } from './misc-routes.js';
@@ -13,6 +14,13 @@ import { volumeRoutes } from './volume-routes.js';
 
 export const nativeApi: FastifyPluginAsync<{ plane: ControlPlane }> = async (app, { plane }) => {
   app.decorateRequest('caller', null);
+  // Every route refuses query keys and body fields it does not declare.
+  app.addHook('onRoute', (route) => {
+    route.schema ??= {};
+    route.schema.querystring ??= NoQuery;
+    const method = Array.isArray(route.method) ? route.method[0] : route.method;
+    if (method === 'POST' || method === 'PUT' || method === 'PATCH') route.schema.body ??= NoBody;
+  });
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public === true) return;
     request.caller = await authenticate(plane, request);

@@ -19,9 +19,10 @@ export const SizeBytes = T.Integer({
   multipleOf: limits.volumeSizeBytesAlignment,
   description: 'bytes; a multiple of 4096',
 });
-export const Metadata = T.Record(T.String({ minLength: 1, maxLength: c.metadataKeyLengthMax }), T.String({ maxLength: c.metadataValueLengthMax }), {
+export const Metadata = T.Record(T.String(), T.String({ maxLength: c.metadataValueLengthMax }), {
   maxProperties: c.metadataEntriesMax,
-  description: 'string keys to string values',
+  propertyNames: { minLength: 1, maxLength: c.metadataKeyLengthMax },
+  description: `string keys (1 to ${c.metadataKeyLengthMax} characters) to string values`,
 });
 export const Role = T.Union([T.Literal('admin'), T.Literal('member'), T.Literal('reader')]);
 export const Force = T.Boolean({ description: 'go ahead even though a volume has a read-write attachment' });
@@ -29,6 +30,10 @@ export const Force = T.Boolean({ description: 'go ahead even though a volume has
 const strict = { additionalProperties: false } as const;
 
 export const IdParams = T.Object({ id: Id }, strict);
+/** For routes that take no query parameters: unknown keys are refused, not ignored. */
+export const NoQuery = T.Object({}, strict);
+/** For POST routes that take no fields. */
+export const NoBody = T.Optional(T.Object({}, strict));
 export const GroupMemberParams = T.Object({ id: Id, volume_id: Id }, strict);
 
 export const ListQuery = {
