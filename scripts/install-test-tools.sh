@@ -7,6 +7,9 @@ command -v qemu-img >/dev/null 2>&1 || needed+=(qemu-utils)
 command -v nbdinfo >/dev/null 2>&1 || needed+=(libnbd-bin)
 command -v nbdkit >/dev/null 2>&1 || needed+=(nbdkit)
 command -v fio >/dev/null 2>&1 || needed+=(fio)
+# The platforms' own API clients, driven by the dialect interop tests.
+command -v cinder >/dev/null 2>&1 || needed+=(python3-cinderclient)
+command -v manila >/dev/null 2>&1 || needed+=(python3-manilaclient)
 # The server itself, not just psql: scripts/start-test-postgres.sh runs a private cluster.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || needed+=(postgresql)
 if [ ${#needed[@]} -eq 0 ]; then exit 0; fi

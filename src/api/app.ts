@@ -10,9 +10,12 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../core/plane.js';
+import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { errorBody, handleError } from './errors.js';
+import { registerDialects } from './dialects/index.js';
 import { nativeApi } from './native/index.js';
+import { optionalBodyKey } from './native/schemas.js';
 
 export interface AppOptions {
   plane: ControlPlane;
@@ -35,7 +38,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? false,
     bodyLimit: limits.control.httpBodyBytesMax,
     // Long path parameters reach the schema (and its field-named error) instead of a bare 414.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : crypto.randomUUID();
@@ -45,9 +48,35 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   // JSON only: a text/plain body is refused with 415 instead of failing validation as a string.
   app.removeContentTypeParser('text/plain');
+  // A JSON body of `null` is refused here: Fastify uses null for "no body", which optional bodies accept.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, String(body), (error: Error | null, value?: unknown) => {
+      if (error !== null) done(error, undefined);
+      else if (value === null) done(new StrataError('INVALID_ARGUMENT', 'the body must be a JSON object, not null', { field: 'body' }), undefined);
+      else done(null, value);
+    });
+  });
 
   const ajv = validators();
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.other).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    if (httpPart !== 'body') return ajv.other.compile(schema);
+    const validate = ajv.body.compile(schema);
+    if ((schema as Record<string, unknown>)[optionalBodyKey] !== true) return validate;
+    // No body at all (Fastify gives null) is valid for an optional body; a present one must match.
+    const optional = (data: unknown) => {
+      if (data === undefined || data === null) {
+        optional.errors = null;
+        return true;
+      }
+      const ok = validate(data) as boolean;
+      optional.errors = validate.errors;
+      return ok;
+    };
+    optional.errors = null as typeof validate.errors;
+    return optional;
+  });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, request.id));
@@ -86,5 +115,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/api/v1/openapi.json', async () => app.swagger());
   await app.register(nativeApi, { prefix: '/api/v1', plane });
+  await registerDialects(app, plane);
   return app;
 }

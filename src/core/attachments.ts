@@ -85,8 +85,8 @@ export class AttachmentService {
     let query = this.deps.db.selectFrom('attachments').selectAll().where('project_id', '=', caller.projectId);
     if (options.volumeId !== undefined) query = query.where('volume_id', '=', options.volumeId);
     if (options.snapshotId !== undefined) query = query.where('snapshot_id', '=', options.snapshotId);
-    const { rows, nextPageToken } = await fetchPage(query, 'attachments', 'created_at', options);
-    return { items: rows.map((row) => this.render(row)), nextPageToken };
+    const { rows, nextPageToken, total } = await fetchPage(query, 'attachments', 'created_at', options);
+    return { items: rows.map((row) => this.render(row)), nextPageToken, total };
   }
 
   async get(caller: Caller, id: string): Promise<Attachment> {

@@ -5,16 +5,17 @@
  * in it, none after. Group snapshots revert as a unit, clone into a new group, and delete as a
  * unit (jobs).
  */
-import type { GroupRow, GroupSnapshotRow } from '../db/index.js';
+import { sql } from 'kysely';
+import type { DbTransaction, GroupRow, GroupSnapshotRow, VolumeRow } from '../db/index.js';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
-import { type Caller, requireWriter } from './context.js';
+import { type Caller, requireAdmin, requireWriter } from './context.js';
 import { type Job, type JobContext, toJob } from './jobs.js';
 import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
 import { type Group, type GroupSnapshot, toGroup, toGroupSnapshot, toSnapshot } from './records.js';
-import { lockRow, newId, notFound, nowIso, transition, type Executor } from './store.js';
+import { lockRow, newId, notFound, nowIso, resetStatus, transition, type Executor } from './store.js';
 import { fieldError } from './volumes.js';
 
 export type GroupSort = 'created_at' | 'name';
@@ -74,8 +75,8 @@ export class GroupService {
   async list(caller: Caller, options: ListOptions<GroupSort> & { name?: string }): Promise<Page<Group>> {
     let query = this.deps.db.selectFrom('groups').selectAll().where('project_id', '=', caller.projectId);
     if (options.name !== undefined) query = query.where('name', '=', options.name);
-    const { rows, nextPageToken } = await fetchPage(query, 'groups', options.sort ?? 'created_at', options);
-    return { items: await Promise.all(rows.map((row) => this.render(row))), nextPageToken };
+    const { rows, nextPageToken, total } = await fetchPage(query, 'groups', options.sort ?? 'created_at', options);
+    return { items: await Promise.all(rows.map((row) => this.render(row))), nextPageToken, total };
   }
 
   async get(caller: Caller, id: string): Promise<Group> {
@@ -139,15 +140,49 @@ export class GroupService {
   /** All members at one instant, behind the engine's write fence. */
   async createSnapshot(caller: Caller, groupId: string, input: { name: string; description?: string }): Promise<GroupSnapshot> {
     requireWriter(caller);
-    const { db, engine } = this.deps;
-    const id = newId();
-    const now = nowIso();
-    const members = await db.transaction().execute(async (tx) => {
+    return this.snapshotMembers(caller, groupId, input, async (tx) => {
       await lockRow(tx, this.deps.dbKind, 'groups', groupId);
       const group = await this.row(caller, groupId, tx);
       if (group.status !== 'available') throw new StrataError('INVALID_STATE', `group ${groupId} is ${group.status}`, { status: group.status });
       const volumes = await tx.selectFrom('volumes').selectAll().where('group_id', '=', groupId).orderBy('seq').execute();
       if (volumes.length === 0) throw new StrataError('INVALID_STATE', `group ${groupId} has no volumes`);
+      return volumes;
+    });
+  }
+
+  /**
+   * A consistent snapshot of an ad-hoc set of volumes, with no group (XSKY consistent
+   * snapshots name their volumes directly); shown with a null group id.
+   */
+  async createSnapshotOfVolumes(caller: Caller, volumeIds: string[], input: { name: string; description?: string }): Promise<GroupSnapshot> {
+    requireWriter(caller);
+    if (volumeIds.length === 0) throw new StrataError('MISSING_FIELD', 'at least one volume is needed', { field: 'volume_ids' });
+    if (volumeIds.length > limits.groupVolumesMax) throw new StrataError('LIMIT_EXCEEDED', `at most ${limits.groupVolumesMax} volumes`, { field: 'volume_ids' });
+    if (new Set(volumeIds).size !== volumeIds.length) throw new StrataError('INVALID_ARGUMENT', 'volume_ids has duplicates', { field: 'volume_ids' });
+    return this.snapshotMembers(caller, null, input, async (tx) => {
+      const volumes = [];
+      for (const volumeId of volumeIds) {
+        volumes.push(
+          await this.plane.volumes.row(caller, volumeId, tx).catch((error: unknown) => {
+            throw fieldError(error, 'volume_ids');
+          }),
+        );
+      }
+      return volumes;
+    });
+  }
+
+  private async snapshotMembers(
+    caller: Caller,
+    groupId: string | null,
+    input: { name: string; description?: string },
+    loadVolumes: (tx: DbTransaction) => Promise<VolumeRow[]>,
+  ): Promise<GroupSnapshot> {
+    const { db, engine } = this.deps;
+    const id = newId();
+    const now = nowIso();
+    const members = await db.transaction().execute(async (tx) => {
+      const volumes = await loadVolumes(tx);
       for (const volume of volumes) {
         await lockRow(tx, this.deps.dbKind, 'volumes', volume.id);
         this.plane.volumes.engineId(volume);
@@ -162,7 +197,7 @@ export class GroupService {
       });
       await tx
         .insertInto('group_snapshots')
-        .values({ id, project_id: caller.projectId, group_id: groupId, name: input.name, description: input.description ?? '', status: 'creating', fence_held_ms: null, created_at: now, updated_at: now })
+        .values({ id, project_id: caller.projectId, group_id: groupId ?? '', name: input.name, description: input.description ?? '', status: 'creating', fence_held_ms: null, created_at: now, updated_at: now })
         .execute();
       const memberIds = volumes.map(() => newId());
       await tx
@@ -207,12 +242,17 @@ export class GroupService {
     return this.renderSnapshot(await this.snapshotRow(caller, id));
   }
 
-  async listSnapshots(caller: Caller, options: ListOptions<'created_at' | 'name'> & { groupId?: string; status?: string }): Promise<Page<GroupSnapshot>> {
+  async listSnapshots(
+    caller: Caller,
+    options: ListOptions<'created_at' | 'name'> & { groupId?: string; status?: string; name?: string; nameInsensitive?: string },
+  ): Promise<Page<GroupSnapshot>> {
     let query = this.deps.db.selectFrom('group_snapshots').selectAll().where('project_id', '=', caller.projectId);
     if (options.groupId !== undefined) query = query.where('group_id', '=', options.groupId);
     if (options.status !== undefined) query = query.where('status', '=', options.status);
-    const { rows, nextPageToken } = await fetchPage(query, 'group_snapshots', options.sort ?? 'created_at', options);
-    return { items: await Promise.all(rows.map((row) => this.renderSnapshot(row))), nextPageToken };
+    if (options.name !== undefined) query = query.where('name', '=', options.name);
+    if (options.nameInsensitive !== undefined) query = query.where(sql`lower(name)`, '=', options.nameInsensitive.toLowerCase());
+    const { rows, nextPageToken, total } = await fetchPage(query, 'group_snapshots', options.sort ?? 'created_at', options);
+    return { items: await Promise.all(rows.map((row) => this.renderSnapshot(row))), nextPageToken, total };
   }
 
   async getSnapshot(caller: Caller, id: string): Promise<GroupSnapshot> {
@@ -252,6 +292,27 @@ export class GroupService {
     const id = context.job.target_id;
     await transition(this.deps.db, 'group_snapshots', id, 'deleteFailed').catch(() => undefined);
     await this.deps.db.updateTable('snapshots').set({ status: 'error_deleting' }).where('group_snapshot_id', '=', id).where('status', '=', 'deleting').execute();
+  }
+
+  /** Admin: deletes whatever the status (Manila force_delete), as a job. */
+  async forceDeleteSnapshot(caller: Caller, id: string): Promise<Job> {
+    requireAdmin(caller);
+    await this.snapshotRow(caller, id);
+    const job = await this.deps.db.transaction().execute(async (tx) => {
+      await transition(tx, 'group_snapshots', id, 'forceDelete');
+      await tx.updateTable('snapshots').set({ status: 'deleting', updated_at: nowIso() }).where('group_snapshot_id', '=', id).execute();
+      return this.plane.jobs.insert(tx, { projectId: caller.projectId, kind: 'delete-group-snapshot', targetType: 'group_snapshot', targetId: id });
+    });
+    this.plane.jobs.launch(job);
+    return toJob(job);
+  }
+
+  /** Admin: sets the status (Cinder group snapshot reset_status, Manila reset_state). */
+  async resetSnapshotStatus(caller: Caller, id: string, status: 'available' | 'error' | 'creating' | 'error_deleting'): Promise<GroupSnapshot> {
+    requireAdmin(caller);
+    await this.snapshotRow(caller, id);
+    await resetStatus(this.deps.db, 'group_snapshots', id, status);
+    return this.getSnapshot(caller, id);
   }
 
   /** Reverts every member volume to its member snapshot (a job); refused while a member has a read-write attachment unless forced. */

@@ -46,6 +46,16 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/** The digest some platform clients send instead of the password (ZStack: hex SHA-512). */
+export function sha512Hex(password: string): string {
+  return createHash('sha512').update(password).digest('hex');
+}
+
+/** Both verifiers of a password: scrypt of it, and scrypt of its hex SHA-512. */
+async function passwordHashes(password: string): Promise<{ password_hash: string; password_sha512_hash: string }> {
+  return { password_hash: await hashPassword(password), password_sha512_hash: await hashPassword(sha512Hex(password)) };
+}
+
 export class IdentityService {
   constructor(private readonly deps: CoreDeps) {}
 
@@ -58,7 +68,7 @@ export class IdentityService {
     const existing = await db.selectFrom('projects').select('id').limit(1).executeTakeFirst();
     if (existing !== undefined) return { generatedPassword: null };
     const password = adminPassword ?? randomBytes(18).toString('base64url');
-    const passwordHash = await hashPassword(password);
+    const hashes = await passwordHashes(password);
     const now = nowIso();
     const projectId = newId();
     try {
@@ -67,7 +77,7 @@ export class IdentityService {
         await tx.insertInto('quotas').values({ project_id: projectId, ...defaultQuotas }).execute();
         await tx
           .insertInto('users')
-          .values({ id: newId(), name: 'admin', project_id: projectId, role: 'admin', password_hash: passwordHash, created_at: now })
+          .values({ id: newId(), name: 'admin', project_id: projectId, role: 'admin', ...hashes, created_at: now })
           .execute();
       });
     } catch (error) {
@@ -79,12 +89,18 @@ export class IdentityService {
     return { generatedPassword: adminPassword === undefined ? password : null };
   }
 
-  async issueToken(request: { name: string; password: string; project?: string }): Promise<IssuedToken> {
+  /**
+   * A token for a user name and password (or, for platforms whose clients send it, the hex
+   * SHA-512 of the password). `project` (id or name) asks for another project: admins only.
+   */
+  async issueToken(request: { name: string; password?: string; passwordSha512?: string; project?: string }): Promise<IssuedToken> {
     const { db } = this.deps;
     const user = await db.selectFrom('users').selectAll().where('name', '=', request.name).executeTakeFirst();
     // Hash even for an unknown user, so the answer takes the same time either way.
-    const ok = await verifyPassword(request.password, user?.password_hash ?? (await this.dummyHash()));
-    if (user === undefined || !ok) throw new StrataError('UNAUTHENTICATED', 'wrong user name or password');
+    const [secret, stored] =
+      request.passwordSha512 !== undefined ? [request.passwordSha512.toLowerCase(), user?.password_sha512_hash] : [request.password ?? '', user?.password_hash];
+    const ok = await verifyPassword(secret, stored ?? (await this.dummyHash()));
+    if (user === undefined || stored == null || !ok) throw new StrataError('UNAUTHENTICATED', 'wrong user name or password');
     let project = await db.selectFrom('projects').selectAll().where('id', '=', user.project_id).executeTakeFirstOrThrow();
     if (request.project !== undefined && request.project !== project.id && request.project !== project.name) {
       if (user.role !== 'admin') throw new StrataError('FORBIDDEN', 'only an admin may take a token for another project');
@@ -222,7 +238,7 @@ export class IdentityService {
       name: input.name,
       project_id: input.project_id,
       role: input.role,
-      password_hash: await hashPassword(input.password),
+      ...(await passwordHashes(input.password)),
       created_at: nowIso(),
     };
     const { seq: _seq, ...values } = row;
@@ -249,9 +265,9 @@ export class IdentityService {
     await this.getUser(caller, id);
     if (caller.role !== 'admin' && input.role !== undefined) throw new StrataError('FORBIDDEN', 'only an admin may change a role');
     if (caller.role === 'reader') throw new StrataError('FORBIDDEN', 'the reader role cannot change anything');
-    const set: { role?: Role; password_hash?: string } = {};
+    const set: { role?: Role; password_hash?: string; password_sha512_hash?: string } = {};
     if (input.role !== undefined) set.role = input.role;
-    if (input.password !== undefined) set.password_hash = await hashPassword(input.password);
+    if (input.password !== undefined) Object.assign(set, await passwordHashes(input.password));
     if (Object.keys(set).length > 0) {
       await this.deps.db.transaction().execute(async (tx) => {
         await tx.updateTable('users').set(set).where('id', '=', id).execute();

@@ -180,8 +180,8 @@ export class JobService {
     if (options.status !== undefined) query = query.where('status', '=', options.status);
     if (options.kind !== undefined) query = query.where('kind', '=', options.kind);
     if (options.targetId !== undefined) query = query.where('target_id', '=', options.targetId);
-    const { rows, nextPageToken } = await fetchPage(query, 'jobs', options.sort ?? 'created_at', options);
-    return { items: rows.map(toJob), nextPageToken };
+    const { rows, nextPageToken, total } = await fetchPage(query, 'jobs', options.sort ?? 'created_at', options);
+    return { items: rows.map(toJob), nextPageToken, total };
   }
 }
 

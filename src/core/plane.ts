@@ -14,7 +14,7 @@
 import type { EngineJob } from '../engine/index.js';
 import { isStrataError, StrataError } from '../lib/errors.js';
 import { AttachmentService } from './attachments.js';
-import type { CoreDeps } from './context.js';
+import type { Caller, CoreDeps } from './context.js';
 import { GroupService } from './groups.js';
 import { IdentityService } from './identity.js';
 import { type JobContext, JobService } from './jobs.js';
@@ -56,6 +56,21 @@ export class ControlPlane {
     this.jobs.register('delete-group-snapshot', runner((c) => this.groups.runDeleteSnapshot(c), (c) => this.groups.deleteSnapshotFailed(c)));
     this.jobs.register('revert-group-snapshot', runner((c) => this.groups.runRevertSnapshot(c), (c) => this.groups.revertSnapshotFailed(c)));
     this.jobs.register('clone-group-snapshot', runner((c) => this.groups.runCloneSnapshot(c), (c) => this.groups.cloneSnapshotFailed(c)));
+  }
+
+  /**
+   * The id of a resource by its per-table number (for platforms with numeric ids, e.g. XSKY);
+   * NOT_FOUND for another project's.
+   */
+  async idOfSeq(caller: Caller, table: 'volumes' | 'snapshots' | 'groups' | 'group_snapshots', seq: number): Promise<string> {
+    const row = await this.deps.db
+      .selectFrom(table as 'volumes')
+      .select('id')
+      .where('seq', '=', seq)
+      .where('project_id', '=', caller.projectId)
+      .executeTakeFirst();
+    if (row === undefined) throw new StrataError('NOT_FOUND', `${table.replace(/_/g, ' ').replace(/s$/, '')} ${seq} does not exist`);
+    return row.id;
   }
 
   /** Waits for an engine job, reporting its progress into the control-plane job. */

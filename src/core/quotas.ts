@@ -76,10 +76,11 @@ export class QuotaService {
   async reserve(tx: DbTransaction, projectId: string, request: QuotaRequest): Promise<void> {
     await lockRow(tx, this.deps.dbKind, 'projects', projectId);
     const row = await tx.selectFrom('quotas').selectAll().where('project_id', '=', projectId).executeTakeFirstOrThrow();
-    const usage = await usageOf(tx, projectId);
-    const check = (name: keyof QuotaLimits, used: number, wanted: number | undefined) => {
+    // Count only what a finite limit needs: each count is an index scan of the project.
+    const check = async (name: keyof QuotaLimits, wanted: number | undefined, count: () => Promise<number>) => {
       const limit = Number(row[name]);
-      if (wanted === undefined || wanted === 0 || limit < 0) return;
+      if (wanted === undefined || wanted <= 0 || limit < 0) return;
+      const used = await count();
       if (used + wanted > limit) {
         throw new StrataError('QUOTA_EXCEEDED', `quota ${name} of project ${projectId} is ${limit}; ${used} used, ${wanted} more requested`, {
           quota: name,
@@ -89,14 +90,22 @@ export class QuotaService {
         });
       }
     };
-    check('volumes', usage.volumes, request.volumes);
-    check('snapshots', usage.snapshots, request.snapshots);
-    check('gigabytes', usage.gigabytes, request.gigabytes);
+    await check('volumes', request.volumes, () => countRows(tx, 'volumes', 'project_id', projectId));
+    await check('snapshots', request.snapshots, () => countRows(tx, 'snapshots', 'project_id', projectId));
+    await check('gigabytes', request.gigabytes, async () => (await usageOf(tx, projectId)).gigabytes);
     for (const [volumeId, wanted] of request.snapshotsPerVolume ?? []) {
-      const counted = await tx.selectFrom('snapshots').select((eb) => eb.fn.countAll<number>().as('n')).where('volume_id', '=', volumeId).executeTakeFirstOrThrow();
-      check('snapshots_per_volume', Number(counted.n), wanted);
+      await check('snapshots_per_volume', wanted, () => countRows(tx, 'snapshots', 'volume_id', volumeId));
     }
   }
+}
+
+async function countRows(db: Executor, table: 'volumes' | 'snapshots', column: 'project_id' | 'volume_id', value: string): Promise<number> {
+  const counted = await db
+    .selectFrom(table as 'snapshots')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where(column, '=', value)
+    .executeTakeFirstOrThrow();
+  return Number(counted.n);
 }
 
 function pickLimits(row: QuotaRow): QuotaLimits {

@@ -14,6 +14,7 @@ export interface Volume {
   status: VolumeStatus;
   sourceSnapshotId: string | null;
   groupId: string | null;
+  metadata: Record<string, string>;
   createdAt: string;
   updatedAt: string;
 }
@@ -67,7 +68,8 @@ export interface GroupSnapshot {
   id: string;
   seq: number;
   projectId: string;
-  groupId: string;
+  /** null for a group snapshot of an ad-hoc set of volumes. */
+  groupId: string | null;
   name: string;
   description: string;
   status: GroupSnapshotStatus;
@@ -104,6 +106,7 @@ export const toVolume = (row: VolumeRow): Volume => ({
   status: row.status as VolumeStatus,
   sourceSnapshotId: row.source_snapshot_id,
   groupId: row.group_id,
+  metadata: JSON.parse(row.metadata) as Record<string, string>,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -140,7 +143,7 @@ export const toGroupSnapshot = (row: GroupSnapshotRow, snapshots: Snapshot[]): G
   id: row.id,
   seq: Number(row.seq),
   projectId: row.project_id,
-  groupId: row.group_id,
+  groupId: row.group_id === '' ? null : row.group_id,
   name: row.name,
   description: row.description,
   status: row.status as GroupSnapshotStatus,

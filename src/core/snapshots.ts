@@ -6,13 +6,13 @@
 import type { SnapshotRow } from '../db/index.js';
 import type { SnapshotInfo, ViewRef } from '../engine/index.js';
 import { StrataError } from '../lib/errors.js';
-import { type Caller, requireWriter } from './context.js';
+import { type Caller, requireAdmin, requireWriter } from './context.js';
 import { type Job, type JobContext, toJob } from './jobs.js';
 import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
 import { type ByteExtent, type Snapshot, type SnapshotDetail, type SnapshotTreeNode, toSnapshot, type Volume } from './records.js';
-import { lockRow, newId, notFound, nowIso, transition, type Executor } from './store.js';
+import { lockRow, newId, notFound, nowIso, resetStatus, transition, type Executor } from './store.js';
 import type { SnapshotStatus } from './transitions.js';
 import { fieldError } from './volumes.js';
 
@@ -115,10 +115,11 @@ export class SnapshotService {
     if (options.status !== undefined) query = query.where('status', '=', options.status);
     if (options.name !== undefined) query = query.where('name', '=', options.name);
     if (options.groupSnapshotId !== undefined) query = query.where('group_snapshot_id', '=', options.groupSnapshotId);
-    if (options.createdAfter !== undefined) query = query.where('created_at', '>=', options.createdAfter);
-    if (options.createdBefore !== undefined) query = query.where('created_at', '<', options.createdBefore);
-    const { rows, nextPageToken } = await fetchPage(query, 'snapshots', options.sort ?? 'created_at', options);
-    return { items: rows.map(toSnapshot), nextPageToken };
+    // Stored times are UTC ISO strings; bring the bounds to the same form so text order is time order.
+    if (options.createdAfter !== undefined) query = query.where('created_at', '>=', new Date(options.createdAfter).toISOString());
+    if (options.createdBefore !== undefined) query = query.where('created_at', '<', new Date(options.createdBefore).toISOString());
+    const { rows, nextPageToken, total } = await fetchPage(query, 'snapshots', options.sort ?? 'created_at', options);
+    return { items: rows.map(toSnapshot), nextPageToken, total };
   }
 
   async get(caller: Caller, id: string): Promise<SnapshotDetail> {
@@ -171,6 +172,27 @@ export class SnapshotService {
     });
     this.plane.jobs.launch(job);
     return toJob(job);
+  }
+
+  /** Admin: deletes whatever the status (Cinder os-force_delete), as a job. */
+  async forceDelete(caller: Caller, id: string): Promise<Job> {
+    requireAdmin(caller);
+    const row = await this.row(caller, id);
+    if (row.pool_id !== this.deps.poolId) throw new StrataError('WRONG_INSTANCE', `snapshot ${id} lives in another instance's pool`);
+    const job = await this.deps.db.transaction().execute(async (tx) => {
+      await transition(tx, 'snapshots', id, 'forceDelete');
+      return this.plane.jobs.insert(tx, { projectId: caller.projectId, kind: 'delete-snapshot', targetType: 'snapshot', targetId: id });
+    });
+    this.plane.jobs.launch(job);
+    return toJob(job);
+  }
+
+  /** Admin: sets the status (Cinder os-reset_status); refused while a job owns the snapshot. */
+  async resetStatus(caller: Caller, id: string, status: 'available' | 'error' | 'creating' | 'error_deleting'): Promise<SnapshotDetail> {
+    requireAdmin(caller);
+    await this.row(caller, id);
+    await resetStatus(this.deps.db, 'snapshots', id, status);
+    return this.get(caller, id);
   }
 
   async runDelete(context: JobContext): Promise<void> {

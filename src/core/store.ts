@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db, DbTransaction } from '../db/index.js';
 import type { DatabaseKind } from '../db/index.js';
 import { StrataError } from '../lib/errors.js';
-import { type ActionOf, type StatefulTable, transitionTables, type Transition } from './transitions.js';
+import { type ActionOf, resettableFrom, type StatefulTable, transitionTables, type Transition } from './transitions.js';
 
 export type Executor = Db | DbTransaction;
 
@@ -49,6 +49,20 @@ export async function transition<T extends StatefulTable>(
   throw new StrataError('INVALID_STATE', `${nouns[table]} ${id} is ${row.status}; ${action} needs ${rule.from.join(' or ')}`, {
     status: row.status,
   });
+}
+
+/** An admin's status reset (see `resettableFrom` in transitions.ts), as a compare-and-swap. */
+export async function resetStatus(db: Executor, table: keyof typeof resettableFrom, id: string, status: string): Promise<void> {
+  const result = await (db as Db)
+    .updateTable(table as 'snapshots')
+    .set({ status, updated_at: nowIso() })
+    .where('id', '=', id)
+    .where('status', 'in', [...resettableFrom[table]])
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 1) return;
+  const row = await (db as Db).selectFrom(table as 'snapshots').select('status').where('id', '=', id).executeTakeFirst();
+  if (row === undefined) throw new StrataError('NOT_FOUND', `${nouns[table]} ${id} does not exist`);
+  throw new StrataError('INVALID_STATE', `${nouns[table]} ${id} is ${row.status}, which a running job owns`, { status: row.status });
 }
 
 /** Serializes transactions that touch one row (PostgreSQL; SQLite transactions are already serial). */

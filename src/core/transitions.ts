@@ -37,8 +37,9 @@ export const snapshotTransitions = {
   created: { from: ['creating'], to: 'available' },
   createFailed: { from: ['creating'], to: 'error' },
   delete: { from: ['available', 'error', 'error_deleting'], to: 'deleting' },
+  /** Admin only: delete whatever the status, except while a delete already runs. */
+  forceDelete: { from: ['creating', 'available', 'error', 'error_deleting'], to: 'deleting' },
   deleteFailed: { from: ['deleting'], to: 'error_deleting' },
-  resetStatus: { from: ['creating', 'available', 'deleting', 'error', 'error_deleting'], to: 'available' },
   recoverCreating: { from: ['creating'], to: 'error' },
 } as const satisfies Record<string, Transition<SnapshotStatus>>;
 
@@ -54,6 +55,7 @@ export const groupSnapshotTransitions = {
   reverted: { from: ['restoring'], to: 'available' },
   revertFailed: { from: ['restoring'], to: 'available' },
   delete: { from: ['available', 'error', 'error_deleting'], to: 'deleting' },
+  forceDelete: { from: ['creating', 'available', 'error', 'error_deleting'], to: 'deleting' },
   deleteFailed: { from: ['deleting'], to: 'error_deleting' },
   recoverCreating: { from: ['creating'], to: 'error' },
 } as const satisfies Record<string, Transition<GroupSnapshotStatus>>;
@@ -72,6 +74,16 @@ export const transitionTables = {
 
 export type StatefulTable = keyof typeof transitionTables;
 export type ActionOf<T extends StatefulTable> = keyof (typeof transitionTables)[T] & string;
+
+/**
+ * The one status change outside the table: an admin's reset (Cinder os-reset_status, Manila
+ * reset_state), which sets any status from any status except while a job owns the resource.
+ * `store.resetStatus` applies it, refusing while the status is one a running job will change.
+ */
+export const resettableFrom = {
+  snapshots: ['creating', 'available', 'error', 'error_deleting'],
+  group_snapshots: ['creating', 'available', 'error', 'error_deleting'],
+} as const;
 
 /** Statuses in which work is under way; a restart must move every resource out of them. */
 export const transitionalStatuses = {

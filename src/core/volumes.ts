@@ -59,7 +59,10 @@ export class VolumeService {
     return Number(row.engine_id);
   }
 
-  async create(caller: Caller, input: { name: string; description?: string; sizeBytes?: number; sourceSnapshotId?: string; groupId?: string }): Promise<Volume> {
+  async create(
+    caller: Caller,
+    input: { name: string; description?: string; sizeBytes?: number; sourceSnapshotId?: string; groupId?: string; metadata?: Record<string, string> },
+  ): Promise<Volume> {
     requireWriter(caller);
     const { db } = this.deps;
     let sizeBytes = input.sizeBytes;
@@ -81,6 +84,15 @@ export class VolumeService {
     const now = nowIso();
     const id = newId();
     await db.transaction().execute(async (tx) => {
+      if (input.groupId !== undefined) {
+        await lockRow(tx, this.deps.dbKind, 'groups', input.groupId);
+        const group = await this.plane.groups.row(caller, input.groupId, tx).catch((error: unknown) => {
+          throw fieldError(error, 'group_id');
+        });
+        if (group.status !== 'available') throw new StrataError('INVALID_STATE', `group ${group.id} is ${group.status}`, { field: 'group_id' });
+        const members = await tx.selectFrom('volumes').select((eb) => eb.fn.countAll<number>().as('n')).where('group_id', '=', group.id).executeTakeFirstOrThrow();
+        if (Number(members.n) >= limits.groupVolumesMax) throw new StrataError('LIMIT_EXCEEDED', `a group holds at most ${limits.groupVolumesMax} volumes`, { field: 'group_id' });
+      }
       await this.plane.quotas.reserve(tx, caller.projectId, { volumes: 1, gigabytes: gibOf(sizeBytes!) });
       await tx
         .insertInto('volumes')
@@ -95,6 +107,7 @@ export class VolumeService {
           status: 'creating',
           source_snapshot_id: input.sourceSnapshotId ?? null,
           group_id: input.groupId ?? null,
+          metadata: JSON.stringify(input.metadata ?? {}),
           created_at: now,
           updated_at: now,
         })
@@ -116,8 +129,8 @@ export class VolumeService {
     if (options.status !== undefined) query = query.where('status', '=', options.status);
     if (options.name !== undefined) query = query.where('name', '=', options.name);
     if (options.groupId !== undefined) query = query.where('group_id', '=', options.groupId);
-    const { rows, nextPageToken } = await fetchPage(query, 'volumes', options.sort ?? 'created_at', options);
-    return { items: rows.map(toVolume), nextPageToken };
+    const { rows, nextPageToken, total } = await fetchPage(query, 'volumes', options.sort ?? 'created_at', options);
+    return { items: rows.map(toVolume), nextPageToken, total };
   }
 
   async get(caller: Caller, id: string): Promise<VolumeDetail> {
@@ -138,7 +151,7 @@ export class VolumeService {
   }
 
   /** Renames, redescribes or grows a volume (never shrinks). */
-  async update(caller: Caller, id: string, input: { name?: string; description?: string; sizeBytes?: number }): Promise<VolumeDetail> {
+  async update(caller: Caller, id: string, input: { name?: string; description?: string; sizeBytes?: number; metadata?: Record<string, string> }): Promise<VolumeDetail> {
     requireWriter(caller);
     const { db, engine } = this.deps;
     const row = await this.row(caller, id);
@@ -159,7 +172,13 @@ export class VolumeService {
       }
       await tx
         .updateTable('volumes')
-        .set({ name: input.name, description: input.description, size_bytes: grow ? input.sizeBytes : undefined, updated_at: nowIso() })
+        .set({
+          name: input.name,
+          description: input.description,
+          size_bytes: grow ? input.sizeBytes : undefined,
+          metadata: input.metadata === undefined ? undefined : JSON.stringify(input.metadata),
+          updated_at: nowIso(),
+        })
         .where('id', '=', id)
         .execute();
     });

@@ -169,10 +169,26 @@ function initial(kind: DatabaseKind): Migration {
   };
 }
 
+/**
+ * What the platform dialects need: volume metadata (Cinder, EVS), and a second password
+ * verifier for clients that send SHA-512(password) instead of the password (ZStack); and
+ * indexes that keep snapshot creation and name-sorted lists from scanning a project.
+ */
+const dialectSupport: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('volumes').addColumn('metadata', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+    await db.schema.alterTable('users').addColumn('password_sha512_hash', 'text').execute();
+    // Parent lookups by engine id, and name-sorted pages, without scanning the project.
+    await db.schema.createIndex('snapshots_pool_engine').on('snapshots').columns(['pool_id', 'engine_id']).execute();
+    await db.schema.createIndex('snapshots_project_name').on('snapshots').columns(['project_id', 'name', 'seq']).execute();
+    await db.schema.createIndex('volumes_project_name').on('volumes').columns(['project_id', 'name', 'seq']).execute();
+  },
+};
+
 export function migrationProvider(kind: DatabaseKind): MigrationProvider {
   return {
     async getMigrations() {
-      return { '0001_initial': initial(kind) };
+      return { '0001_initial': initial(kind), '0002_dialect_support': dialectSupport };
     },
   };
 }

@@ -34,6 +34,8 @@ export interface UsersTable {
   project_id: string;
   role: 'admin' | 'member' | 'reader';
   password_hash: string;
+  /** scrypt of the hex SHA-512 of the password, for clients that log in with that digest (ZStack). */
+  password_sha512_hash: string | null;
   created_at: string;
 }
 
@@ -71,6 +73,8 @@ export interface VolumesTable {
   status: string;
   source_snapshot_id: string | null;
   group_id: string | null;
+  /** JSON object of string → string. */
+  metadata: Generated<string>;
   created_at: string;
   updated_at: string;
 }
@@ -109,6 +113,7 @@ export interface GroupSnapshotsTable {
   seq: Generated<number>;
   id: string;
   project_id: string;
+  /** '' for a group snapshot of an ad-hoc set of volumes (no group). */
   group_id: string;
   name: string;
   description: string;

@@ -55,7 +55,8 @@ export const limits = {
     /** Default quotas of a new project; -1 is unlimited. */
     quotaVolumesDefault: 1000,
     quotaSnapshotsDefault: 100_000,
-    quotaGigabytesDefault: 100_000,
+    /** Unlimited by default: counting gigabytes reads every size in the project. */
+    quotaGigabytesDefault: -1,
     quotaSnapshotsPerVolumeDefault: 16_384,
     httpBodyBytesMax: 1024 * 1024,
   },

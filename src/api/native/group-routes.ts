@@ -89,7 +89,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = a
         tags: gtags,
         summary: 'Revert every member volume (a job); 409 while a member is attached read-write unless force',
         params: S.IdParams,
-        body: T.Optional(S.RevertRequest),
+        body: S.optionalBody(S.RevertRequest),
         response: { 202: S.JobResponse, ...S.errors(403, 404, 409) },
       },
     },

@@ -30,6 +30,7 @@ export function volumeWire(v: Volume | VolumeDetail) {
     status: v.status,
     source_snapshot_id: v.sourceSnapshotId,
     group_id: v.groupId,
+    metadata: v.metadata,
     created_at: v.createdAt,
     updated_at: v.updatedAt,
   };

@@ -32,8 +32,16 @@ const strict = { additionalProperties: false } as const;
 export const IdParams = T.Object({ id: Id }, strict);
 /** For routes that take no query parameters: unknown keys are refused, not ignored. */
 export const NoQuery = T.Object({}, strict);
+/**
+ * Marks a body schema as optional: a request with no body at all is valid (the route takes
+ * its defaults), while a body that is present must match. `app.ts`'s validator honours it.
+ */
+export const optionalBodyKey = 'x-strata-optional-body';
+export function optionalBody<S extends TSchema>(schema: S): S {
+  return { ...schema, [optionalBodyKey]: true };
+}
 /** For POST routes that take no fields. */
-export const NoBody = T.Optional(T.Object({}, strict));
+export const NoBody = optionalBody(T.Object({}, strict));
 export const GroupMemberParams = T.Object({ id: Id, volume_id: Id }, strict);
 
 export const ListQuery = {
@@ -108,6 +116,7 @@ export const Volume = T.Object({
   status: VolumeStatus,
   source_snapshot_id: Nullable(Id),
   group_id: Nullable(Id),
+  metadata: T.Record(T.String(), T.String()),
   created_at: Timestamp,
   updated_at: Timestamp,
   allocated_bytes: T.Optional(Nullable(T.Integer({ description: 'bytes of pool storage the volume and its snapshots reference (show only)' }))),
@@ -115,10 +124,13 @@ export const Volume = T.Object({
   snapshot_count: T.Optional(T.Integer()),
 });
 export const VolumeCreate = T.Object(
-  { name: Name, size_bytes: T.Optional(SizeBytes), description: T.Optional(Description), source_snapshot_id: T.Optional(Id) },
+  { name: Name, size_bytes: T.Optional(SizeBytes), description: T.Optional(Description), source_snapshot_id: T.Optional(Id), metadata: T.Optional(Metadata) },
   strict,
 );
-export const VolumeUpdate = T.Object({ name: T.Optional(Name), description: T.Optional(Description), size_bytes: T.Optional(SizeBytes) }, strict);
+export const VolumeUpdate = T.Object(
+  { name: T.Optional(Name), description: T.Optional(Description), size_bytes: T.Optional(SizeBytes), metadata: T.Optional(Metadata) },
+  strict,
+);
 export const VolumeResponse = T.Object({ volume: Volume });
 export const VolumeListQuery = T.Object(
   {
@@ -244,7 +256,7 @@ export const GroupSnapshotStatus = T.Union(['creating', 'available', 'restoring'
 export const GroupSnapshot = T.Object({
   id: Id,
   project_id: Id,
-  group_id: Id,
+  group_id: Nullable(Id),
   name: T.String(),
   description: T.String(),
   status: GroupSnapshotStatus,

@@ -21,8 +21,8 @@ export const volumeRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = 
       },
     },
     async (request, reply) => {
-      const { name, description, size_bytes: sizeBytes, source_snapshot_id: sourceSnapshotId } = request.body;
-      const volume = await plane.volumes.create(callerOf(request), { name, description, sizeBytes, sourceSnapshotId });
+      const { name, description, size_bytes: sizeBytes, source_snapshot_id: sourceSnapshotId, metadata } = request.body;
+      const volume = await plane.volumes.create(callerOf(request), { name, description, sizeBytes, sourceSnapshotId, metadata });
       return reply.status(201).send({ volume: volumeWire(volume) });
     },
   );
@@ -38,8 +38,8 @@ export const volumeRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = 
     '/volumes/:id',
     { schema: { tags, summary: 'Rename, redescribe or grow a volume (never shrink)', params: S.IdParams, body: S.VolumeUpdate, response: { 200: S.VolumeResponse, ...S.errors(403, 404, 409, 413) } } },
     async (request) => {
-      const { name, description, size_bytes: sizeBytes } = request.body;
-      return { volume: volumeWire(await plane.volumes.update(callerOf(request), request.params.id, { name, description, sizeBytes })) };
+      const { name, description, size_bytes: sizeBytes, metadata } = request.body;
+      return { volume: volumeWire(await plane.volumes.update(callerOf(request), request.params.id, { name, description, sizeBytes, metadata })) };
     },
   );
   app.delete(
@@ -125,7 +125,7 @@ export const volumeRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = 
         tags: ['attachments'],
         summary: 'Attach a volume over NBD (rw by default); returns the nbd:// URI',
         params: S.IdParams,
-        body: T.Optional(S.VolumeAttachmentCreate),
+        body: S.optionalBody(S.VolumeAttachmentCreate),
         response: { 201: S.AttachmentResponse, ...S.errors(403, 404, 409) },
       },
     },

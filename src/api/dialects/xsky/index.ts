@@ -1,0 +1,5 @@
+/** The Xsky dialect (not yet implemented: every path answers the platform's not-found fault). */
+import type { FastifyPluginAsync } from 'fastify';
+import type { DialectOptions } from '../shared.js';
+
+export const xskyDialect: FastifyPluginAsync<DialectOptions> = async () => {};

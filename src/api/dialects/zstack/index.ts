@@ -1,0 +1,5 @@
+/** The Zstack dialect (not yet implemented: every path answers the platform's not-found fault). */
+import type { FastifyPluginAsync } from 'fastify';
+import type { DialectOptions } from '../shared.js';
+
+export const zstackDialect: FastifyPluginAsync<DialectOptions> = async () => {};
