@@ -18,7 +18,9 @@ program
   .addOption(new Option('--chunk-size-bytes <n>', 'chunk size of a new pool (power of two, 4096 to 1048576)').env('STRATA_CHUNK_SIZE_BYTES'))
   .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').env('STRATA_LOG_LEVEL').default('info'))
   .addOption(new Option('--database-url <url>', 'metadata database: sqlite:PATH or postgres://… (default: SQLite in the data dir)').env('STRATA_DATABASE_URL'))
-  .action(async (options: { dataDir: string; listen: string; nbdListen: string; chunkSizeBytes?: string; logLevel: string; databaseUrl?: string }) => {
+  .addOption(new Option('--manila-policy-file <path>', 'policy (JSON) of the Manila dialect, replacing its defaults').env('STRATA_MANILA_POLICY_FILE'))
+  .action(
+    async (options: { dataDir: string; listen: string; nbdListen: string; chunkSizeBytes?: string; logLevel: string; databaseUrl?: string; manilaPolicyFile?: string }) => {
     const server = await startServer({
       dataDir: options.dataDir,
       listen: parseHostPort(options.listen, '--listen'),
@@ -26,6 +28,7 @@ program
       chunkSizeBytes: options.chunkSizeBytes === undefined ? undefined : Number(options.chunkSizeBytes),
       logLevel: options.logLevel,
       databaseUrl: options.databaseUrl,
+      manilaPolicyFile: options.manilaPolicyFile,
       adminPassword: process.env.STRATA_ADMIN_PASSWORD || undefined,
     });
     console.log(`api: ${server.apiUrl}`);

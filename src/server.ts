@@ -32,6 +32,8 @@ export interface ServeConfig {
   databaseUrl?: string;
   /** The bootstrap admin password on first start; generated (and returned once) when absent. */
   adminPassword?: string;
+  /** Manila dialect policy file (JSON), replacing its built-in policy defaults. */
+  manilaPolicyFile?: string;
 }
 
 export interface RunningServer {
@@ -117,7 +119,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const { generatedPassword } = await plane.identity.bootstrap(config.adminPassword);
   const report = await plane.start();
   logger.info({ database: database.displayUrl, ...report }, 'control plane started');
-  const app = await buildApp({ plane, logger: { level: config.logLevel ?? 'info', stream: pino.destination(2) } });
+  const app = await buildApp({ plane, dialects: { manilaPolicyFile: config.manilaPolicyFile }, logger: { level: config.logLevel ?? 'info', stream: pino.destination(2) } });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
   const apiPort = typeof address === 'object' && address !== null ? address.port : config.listen.port;

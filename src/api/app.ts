@@ -14,11 +14,13 @@ import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { errorBody, handleError } from './errors.js';
 import { registerDialects } from './dialects/index.js';
+import type { DialectSettings } from './dialects/shared.js';
 import { nativeApi } from './native/index.js';
 import { optionalBodyKey } from './native/schemas.js';
 
 export interface AppOptions {
   plane: ControlPlane;
+  dialects?: DialectSettings;
   logger?: boolean | object;
 }
 
@@ -115,6 +117,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/api/v1/openapi.json', async () => app.swagger());
   await app.register(nativeApi, { prefix: '/api/v1', plane });
-  await registerDialects(app, plane);
+  await registerDialects(app, plane, options.dialects);
   return app;
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../../src/api/app.js';
+import type { DialectSettings } from '../../src/api/dialects/shared.js';
 import { CoreMetrics } from '../../src/core/metrics.js';
 import { ControlPlane } from '../../src/core/plane.js';
 import { openDatabase, type MetadataDatabase } from '../../src/db/index.js';
@@ -40,7 +41,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(kind: DatabaseKind, options: { chunkSizeBytes?: number } = {}): Promise<Harness> {
+export async function createHarness(kind: DatabaseKind, options: { chunkSizeBytes?: number; dialects?: DialectSettings } = {}): Promise<Harness> {
   const testDb: TestDatabase = await createTestDatabase(kind);
   const database = await openDatabase(testDb.url);
   const engine = await createPool(new MemoryStorage(), { chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024 });
@@ -57,7 +58,7 @@ export async function createHarness(kind: DatabaseKind, options: { chunkSizeByte
   });
   await plane.identity.bootstrap(adminPassword);
   await plane.start();
-  const app = await buildApp({ plane });
+  const app = await buildApp({ plane, dialects: options.dialects });
   await app.ready();
 
   const request: Harness['request'] = async (method, url, opts = {}) => {

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../core/plane.js';
+import type { DialectSettings } from './shared.js';
 import { cinderDialect } from './cinder/index.js';
 import { dwsDialect } from './dws/index.js';
 import { evsDialect } from './evs/index.js';
@@ -20,6 +21,6 @@ export const dialects = [
   { prefix: '/zstack', plugin: zstackDialect },
 ] as const;
 
-export async function registerDialects(app: FastifyInstance, plane: ControlPlane): Promise<void> {
-  for (const { prefix, plugin } of dialects) await app.register(plugin, { prefix, plane });
+export async function registerDialects(app: FastifyInstance, plane: ControlPlane, settings: DialectSettings = {}): Promise<void> {
+  for (const { prefix, plugin } of dialects) await app.register(plugin, { prefix, plane, settings });
 }

@@ -13,6 +13,13 @@ import { AssertionError } from '../../lib/assert.js';
 
 export interface DialectOptions {
   plane: ControlPlane;
+  settings: DialectSettings;
+}
+
+/** Operator settings of the dialects (read by src/main.ts, passed down; dialects read no configuration). */
+export interface DialectSettings {
+  /** Manila's policy file (JSON, rule name → rule), replacing the built-in defaults; see docs/dialects/manila.md. */
+  manilaPolicyFile?: string;
 }
 
 /** An error as a dialect sees it: a Strata code (or a framework/validation failure mapped to one), a message, a field. */
