@@ -41,8 +41,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(kind: DatabaseKind, options: { chunkSizeBytes?: number; dialects?: DialectSettings } = {}): Promise<Harness> {
-  const testDb: TestDatabase = await createTestDatabase(kind);
+export async function createHarness(
+  kind: DatabaseKind,
+  options: { chunkSizeBytes?: number; dialects?: DialectSettings; /** Share this database (another instance's); it is not dropped on close. */ sharedDatabase?: TestDatabase } = {},
+): Promise<Harness> {
+  const testDb: TestDatabase = options.sharedDatabase ?? (await createTestDatabase(kind));
   const database = await openDatabase(testDb.url);
   const engine = await createPool(new MemoryStorage(), { chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024 });
   const exports = new ExportTable();
@@ -113,7 +116,7 @@ export async function createHarness(kind: DatabaseKind, options: { chunkSizeByte
       await app.close();
       await engine.close();
       await database.close();
-      await testDb.drop();
+      if (options.sharedDatabase === undefined) await testDb.drop();
     },
   };
 }

@@ -1,0 +1,68 @@
+/**
+ * Two Strata instances sharing one PostgreSQL, each with its own pool: identity, quotas and
+ * listings are shared; a volume is served only by the instance whose pool holds it
+ * (ARCHITECTURE.md, "Sharing one PostgreSQL").
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createHarness, type Harness } from './harness.js';
+import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../support/databases.js';
+
+describe('two instances sharing one PostgreSQL', { skip: postgresSkipReason() ?? false }, () => {
+  let database: TestDatabase;
+  let a: Harness;
+  let b: Harness;
+  before(async () => {
+    database = await createTestDatabase('postgres');
+    a = await createHarness('postgres', { sharedDatabase: database });
+    b = await createHarness('postgres', { sharedDatabase: database });
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await database?.drop();
+  });
+
+  test('a token issued by one instance works on the other, and both list the same volumes', async () => {
+    const created = await a.request('POST', '/api/v1/volumes', { token: a.adminToken, body: { name: 'on-a', size_bytes: 1 << 20 } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const seen = await b.request('GET', `/api/v1/volumes/${created.body.volume.id}`, { token: a.adminToken });
+    assert.equal(seen.status, 200, JSON.stringify(seen.body));
+    assert.equal(seen.body.volume.name, 'on-a');
+    assert.equal(seen.body.volume.allocated_bytes, null, 'the other instance has no engine view of it');
+    const listed = await b.request('GET', '/api/v1/volumes', { token: b.adminToken });
+    assert.ok(listed.body.volumes.some((v: { id: string }) => v.id === created.body.volume.id), JSON.stringify(listed.body));
+  });
+
+  test('engine work on another instance volume is refused with WRONG_INSTANCE and changes nothing', async () => {
+    const created = await a.request('POST', '/api/v1/volumes', { token: a.adminToken, body: { name: 'pinned', size_bytes: 1 << 20 } });
+    const id = created.body.volume.id as string;
+    for (const [method, url, body] of [
+      ['POST', `/api/v1/volumes/${id}/snapshots`, { name: 's' }],
+      ['POST', `/api/v1/volumes/${id}/attachments`, {}],
+      ['PATCH', `/api/v1/volumes/${id}`, { size_bytes: 2 << 20 }],
+      ['DELETE', `/api/v1/volumes/${id}`, undefined],
+    ] as const) {
+      const refused = await b.request(method, url, { token: b.adminToken, body });
+      assert.equal(refused.status, 409, `${method} ${url}: ${JSON.stringify(refused.body)}`);
+      assert.equal(refused.body.error.code, 'WRONG_INSTANCE', JSON.stringify(refused.body));
+    }
+    const after = await a.request('GET', `/api/v1/volumes/${id}`, { token: a.adminToken });
+    assert.equal(after.body.volume.status, 'available');
+    assert.equal(after.body.volume.size_bytes, 1 << 20);
+    assert.equal(after.body.volume.snapshot_count, 0);
+    const snapshot = await a.request('POST', `/api/v1/volumes/${id}/snapshots`, { token: a.adminToken, body: { name: 's' } });
+    assert.equal(snapshot.status, 201, 'the owning instance still serves it');
+  });
+
+  test('quotas count volumes of both instances', async () => {
+    const tenant = await a.tenant('shared-quota');
+    const set = await a.request('PUT', `/api/v1/projects/${tenant.projectId}/quotas`, { token: a.adminToken, body: { volumes: 2 } });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.equal((await a.request('POST', '/api/v1/volumes', { token: tenant.token, body: { name: '1', size_bytes: 1 << 20 } })).status, 201);
+    assert.equal((await b.request('POST', '/api/v1/volumes', { token: tenant.token, body: { name: '2', size_bytes: 1 << 20 } })).status, 201);
+    const third = await b.request('POST', '/api/v1/volumes', { token: tenant.token, body: { name: '3', size_bytes: 1 << 20 } });
+    assert.equal(third.status, 413, JSON.stringify(third.body));
+    assert.equal(third.body.error.code, 'QUOTA_EXCEEDED');
+  });
+});
