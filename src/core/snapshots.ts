@@ -166,6 +166,12 @@ export class SnapshotService {
     requireWriter(caller);
     const row = await this.row(caller, id);
     if (row.pool_id !== this.deps.poolId) throw new StrataError('WRONG_INSTANCE', `snapshot ${id} lives in another instance's pool`);
+    // A member goes with its group snapshot, or the group snapshot would silently lose a volume.
+    if (row.group_snapshot_id !== null) {
+      throw new StrataError('INVALID_STATE', `snapshot ${id} is a member of group snapshot ${row.group_snapshot_id}; delete the group snapshot`, {
+        status: row.status,
+      });
+    }
     const job = await this.deps.db.transaction().execute(async (tx) => {
       await transition(tx, 'snapshots', id, 'delete');
       return this.plane.jobs.insert(tx, { projectId: caller.projectId, kind: 'delete-snapshot', targetType: 'snapshot', targetId: id });
