@@ -14,7 +14,7 @@ import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { errorBody, handleError } from './errors.js';
 import { registerDialects } from './dialects/index.js';
-import type { DialectSettings } from './dialects/shared.js';
+import { type DialectSettings, frameworkErrorSender } from './dialects/shared.js';
 import { nativeApi } from './native/index.js';
 import { optionalBodyKey } from './native/schemas.js';
 
@@ -46,7 +46,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : crypto.randomUUID();
     },
     // URL errors Fastify raises before routing get the same error body as everything else.
-    frameworkErrors: (error, request, reply) => handleError(error, request, reply),
+    frameworkErrors: (error, request, reply) => (frameworkErrorSender(request.url) ?? handleError)(error, request, reply),
   }).withTypeProvider<TypeBoxTypeProvider>();
   // JSON only: a text/plain body is refused with 415 instead of failing validation as a string.
   app.removeContentTypeParser('text/plain');

@@ -67,10 +67,30 @@ export function toDialectError(error: unknown): DialectError {
  * Gives a dialect scope its own error and not-found handlers: `render` turns a DialectError
  * into the platform's status and fault body.
  */
-export function useDialectErrors(
-  app: FastifyInstance,
-  render: (error: DialectError, request: FastifyRequest) => { status: number; body: unknown; headers?: Record<string, string> },
-): void {
+type DialectErrorRenderer = (error: DialectError, request: FastifyRequest) => { status: number; body: unknown; headers?: Record<string, string> };
+
+/**
+ * Renderers by mount prefix, for errors Fastify raises before routing (a malformed URL), which
+ * no scope's error handler sees: app.ts asks `frameworkErrorSender` for the URL's dialect.
+ * Keyed by prefix, the same for every app built in a process.
+ */
+const renderersByPrefix = new Map<string, DialectErrorRenderer>();
+
+export function frameworkErrorSender(url: string): ((error: unknown, request: FastifyRequest, reply: FastifyReply) => void) | null {
+  for (const [prefix, render] of renderersByPrefix) {
+    if (url === prefix || url.startsWith(`${prefix}/`)) {
+      return (error, request, reply) => {
+        const { status, body, headers } = render(toDialectError(error), request);
+        for (const [name, value] of Object.entries(headers ?? {})) void reply.header(name, value);
+        void reply.status(status).send(body);
+      };
+    }
+  }
+  return null;
+}
+
+export function useDialectErrors(app: FastifyInstance, render: DialectErrorRenderer): void {
+  if (app.prefix !== '') renderersByPrefix.set(app.prefix, render);
   const send = (error: DialectError, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body, headers } = render(error, request);
     if (status >= 500) request.log.error({ err: error.cause }, 'dialect request failed');
