@@ -1,0 +1,139 @@
+/**
+ * One consistent snapshot, many views: a group snapshot taken through one dialect is visible,
+ * with the same data, through the native API and every dialect whose model has group
+ * snapshots; and the other way round. Data is read back from the member snapshots through the
+ * engine view each record names.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createHarness, type Harness } from '../api/harness.js';
+import { databaseKinds } from '../support/databases.js';
+
+const MiB = 1024 * 1024;
+
+interface World {
+  h: Harness;
+  token: string;
+  projectId: string;
+  volumes: string[];
+  groupId: string;
+}
+
+async function ok(h: Harness, method: string, url: string, headers: Record<string, string>, body?: unknown): Promise<any> {
+  const response = await h.request(method, url, { headers, body });
+  assert.ok(response.status >= 200 && response.status < 300, `${method} ${url} ${JSON.stringify(body ?? null)} → ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body;
+}
+
+/** Engine id of a volume or snapshot row, to read exactly what the record names. */
+async function engineIdOf(h: Harness, table: 'volumes' | 'snapshots', id: string): Promise<number> {
+  const row = await h.database.db.selectFrom(table).select('engine_id').where('id', '=', id).executeTakeFirstOrThrow();
+  return Number(row.engine_id);
+}
+
+async function fill(h: Harness, volumeId: string, byte: number): Promise<void> {
+  await h.engine.write(await engineIdOf(h, 'volumes', volumeId), 0, Buffer.alloc(MiB, byte));
+}
+
+async function firstByteOfSnapshot(h: Harness, snapshotId: string): Promise<number> {
+  const data = await h.engine.read({ snapshotId: await engineIdOf(h, 'snapshots', snapshotId) }, 0, MiB);
+  assert.ok(data.every((b) => b === data[0]), `snapshot ${snapshotId} is not uniform`);
+  return data[0];
+}
+
+for (const kind of databaseKinds()) {
+  describe(`cross-dialect consistent snapshots on ${kind}`, () => {
+    const w = {} as World;
+    const native = () => ({ authorization: `Bearer ${w.token}` });
+    const openstack = () => ({ 'x-auth-token': w.token });
+    const xsky = () => ({ 'xms-auth-token': w.token });
+
+    before(async () => {
+      w.h = await createHarness(kind);
+      const tenant = await w.h.tenant('cross');
+      w.token = tenant.token;
+      w.projectId = tenant.projectId;
+      w.volumes = [];
+      for (const name of ['db', 'log']) {
+        const created = await ok(w.h, 'POST', '/api/v1/volumes', native(), { name, size_bytes: 4 * MiB });
+        w.volumes.push(created.volume.id);
+      }
+      const group = await ok(w.h, 'POST', '/api/v1/groups', native(), { name: 'cluster-a', volume_ids: w.volumes });
+      w.groupId = group.group.id;
+    });
+    after(async () => {
+      await w.h?.close();
+    });
+
+    test('a DWS cluster snapshot is a native group snapshot and an XSKY volume group snapshot, with the data of its instant', async () => {
+      await fill(w.h, w.volumes[0], 0x11);
+      await fill(w.h, w.volumes[1], 0x22);
+      const created = await ok(w.h, 'POST', `/dws/v1.0/${w.projectId}/snapshots`, openstack(), { snapshot: { name: 'dws-snap-1', cluster_id: w.groupId, description: 'cross' } });
+      const id = created.snapshot.id as string;
+      await fill(w.h, w.volumes[0], 0x33);
+
+      const viaNative = await ok(w.h, 'GET', `/api/v1/group-snapshots/${id}`, native());
+      assert.equal(viaNative.group_snapshot.group_id, w.groupId);
+      assert.equal(viaNative.group_snapshot.name, 'dws-snap-1');
+      const members = viaNative.group_snapshot.snapshots as Array<{ id: string; volume_id: string }>;
+      assert.deepEqual(members.map((m) => m.volume_id).sort(), [...w.volumes].sort());
+      const byVolume = new Map(members.map((m) => [m.volume_id, m.id]));
+      assert.equal(await firstByteOfSnapshot(w.h, byVolume.get(w.volumes[0])!), 0x11, 'the snapshot holds the data before the later write');
+      assert.equal(await firstByteOfSnapshot(w.h, byVolume.get(w.volumes[1])!), 0x22);
+
+      const viaDws = await ok(w.h, 'GET', `/dws/v1.0/${w.projectId}/snapshots/${id}`, openstack());
+      assert.equal(viaDws.snapshot.id, id);
+      assert.equal(viaDws.snapshot.status, 'AVAILABLE');
+
+      const xskyGroups = await ok(w.h, 'GET', '/xsky/v1/block-volume-group-snapshots/', xsky());
+      const xskyGroupSnapshot = (xskyGroups.block_volume_group_snapshots as Array<{ name: string; id: number }>).find((g) => g.name === 'dws-snap-1');
+      assert.ok(xskyGroupSnapshot !== undefined, `XSKY lists the DWS snapshot: ${JSON.stringify(xskyGroups)}`);
+      assert.equal(typeof xskyGroupSnapshot.id, 'number', 'XSKY ids are numbers');
+      const xskySnapshots = await ok(w.h, 'GET', '/xsky/v1/block-snapshots/', xsky());
+      const memberNames = (xskySnapshots.block_snapshots as Array<{ name: string }>).filter((s) => s.name === 'dws-snap-1');
+      assert.equal(memberNames.length, 2, `XSKY lists both member snapshots: ${JSON.stringify(xskySnapshots)}`);
+    });
+
+    test('an XSKY consistent snapshot of loose volumes is a native group snapshot without a group, and DWS does not see it', async () => {
+      const xskyVolumes = await ok(w.h, 'GET', '/xsky/v1/block-volumes/', xsky());
+      const numeric = (xskyVolumes.block_volumes as Array<{ id: number; name: string }>).filter((v) => v.name === 'db' || v.name === 'log').map((v) => v.id);
+      assert.equal(numeric.length, 2, JSON.stringify(xskyVolumes));
+      await fill(w.h, w.volumes[0], 0x44);
+      await fill(w.h, w.volumes[1], 0x55);
+      const created = await ok(w.h, 'POST', '/xsky/v1/block-consistent-snapshots/', xsky(), { block_consistent_snapshot: { block_volume_ids: numeric, name: 'xsky-cs' } });
+      assert.equal(typeof created.block_consistent_snapshot.id, 'number');
+      await fill(w.h, w.volumes[1], 0x66);
+
+      const listed = await ok(w.h, 'GET', '/api/v1/group-snapshots', native());
+      const found = (listed.group_snapshots as Array<{ name: string; group_id: string | null; snapshots: Array<{ id: string; volume_id: string }> }>).find((g) => g.name === 'xsky-cs');
+      assert.ok(found !== undefined, JSON.stringify(listed));
+      assert.equal(found.group_id, null);
+      const byVolume = new Map(found.snapshots.map((m) => [m.volume_id, m.id]));
+      assert.equal(await firstByteOfSnapshot(w.h, byVolume.get(w.volumes[0])!), 0x44);
+      assert.equal(await firstByteOfSnapshot(w.h, byVolume.get(w.volumes[1])!), 0x55);
+
+      const dws = await ok(w.h, 'GET', `/dws/v1.0/${w.projectId}/snapshots`, openstack());
+      assert.ok(!(dws.snapshots as Array<{ name: string }>).some((s) => s.name === 'xsky-cs'), 'a snapshot of no cluster is not a DWS snapshot');
+    });
+
+    test('a native group snapshot restored through DWS gives a new cluster with the data of the snapshot', async () => {
+      await fill(w.h, w.volumes[0], 0x77);
+      await fill(w.h, w.volumes[1], 0x78);
+      const created = await ok(w.h, 'POST', `/api/v1/groups/${w.groupId}/snapshots`, native(), { name: 'native-gs' });
+      await fill(w.h, w.volumes[0], 0x79);
+      const restored = await ok(w.h, 'POST', `/dws/v1.0/${w.projectId}/snapshots/${created.group_snapshot.id}/actions`, openstack(), { restore: { name: 'restored-cluster' } });
+      const clusterId = restored.cluster.id as string;
+      await w.h.plane.jobs.idle();
+      const group = await ok(w.h, 'GET', `/api/v1/groups/${clusterId}`, native());
+      assert.equal(group.group.volume_ids.length, 2);
+      const bytes = [];
+      for (const volumeId of group.group.volume_ids as string[]) {
+        const volume = await ok(w.h, 'GET', `/api/v1/volumes/${volumeId}`, native());
+        assert.equal(volume.volume.status, 'available');
+        const data = await w.h.engine.read({ volumeId: await engineIdOf(w.h, 'volumes', volumeId) }, 0, MiB);
+        bytes.push(data[0]);
+      }
+      assert.deepEqual(bytes.sort(), [0x77, 0x78]);
+    });
+  });
+}
