@@ -1,5 +1,39 @@
-/** The Zstack dialect (not yet implemented: every path answers the platform's not-found fault). */
+/**
+ * The ZStack dialect (`/zstack/v1`): ZStack's volume-snapshot REST API over Strata's core
+ * services, so ZStack clients (the Java SDK, scripts) work with only their endpoint changed.
+ *
+ * - auth.ts: login (SHA-512 of the password) → sessions; `Authorization: OAuth <session>`.
+ * - jobs.ts: the async convention (202 + location, polling `/v1/api-jobs/{uuid}`).
+ * - query.ts: the query language; world.ts: what a query reads from core; render.ts: inventories.
+ * - errors.ts: the one mapping from Strata codes to ZStack's error object and statuses.
+ * - params.ts: bodies and parameters with ZStack's validation messages.
+ * - *-routes.ts: one plugin per API family.
+ *
+ * The scope has its own error and not-found handlers (plain-text REST-layer refusals, 503
+ * `{"error": …}` API failures) and reads every body as text whatever its content type, as
+ * ZStack's RestServer does; route schemas are never used, so nothing reaches the OpenAPI document.
+ */
 import type { FastifyPluginAsync } from 'fastify';
-import type { DialectOptions } from '../shared.js';
+import { type DialectOptions, useDialectErrors } from '../shared.js';
+import { accountRoutes } from './account-routes.js';
+import { Sessions } from './auth.js';
+import type { RouteOptions } from './common.js';
+import { renderFault } from './errors.js';
+import { groupRoutes } from './group-routes.js';
+import { jobRoutes } from './job-routes.js';
+import { ApiJobs } from './jobs.js';
+import { snapshotRoutes } from './snapshot-routes.js';
+import { volumeRoutes } from './volume-routes.js';
 
-export const zstackDialect: FastifyPluginAsync<DialectOptions> = async () => {};
+export const zstackDialect: FastifyPluginAsync<DialectOptions> = async (app, { plane }) => {
+  const prefix = app.prefix;
+  useDialectErrors(app, renderFault(prefix));
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true };
+  });
+  const sessions = new Sessions(plane);
+  const options: RouteOptions = { plane, sessions, jobs: new ApiJobs(plane, sessions, prefix), mountPrefix: prefix };
+  for (const routes of [accountRoutes, volumeRoutes, snapshotRoutes, groupRoutes, jobRoutes]) await app.register(routes, options);
+};
