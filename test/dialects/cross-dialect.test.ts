@@ -116,6 +116,40 @@ for (const kind of databaseKinds()) {
       assert.ok(!(dws.snapshots as Array<{ name: string }>).some((s) => s.name === 'xsky-cs'), 'a snapshot of no cluster is not a DWS snapshot');
     });
 
+    test('a ZStack snapshot group of a VM is a native and DWS group snapshot, and ZStack queries see the others', async () => {
+      const zstack = () => ({ authorization: `OAuth ${w.token}` });
+      const hex = (uuid: string) => uuid.replace(/-/g, '');
+      await fill(w.h, w.volumes[0], 0x81);
+      await fill(w.h, w.volumes[1], 0x82);
+      const accepted = await w.h.request('POST', '/zstack/v1/volume-snapshots/group', {
+        headers: zstack(),
+        body: { params: { rootVolumeUuid: hex(w.volumes[0]), name: 'zstack-sg' } },
+      });
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      const location = new URL(accepted.body.location as string);
+      let result = await w.h.request('GET', location.pathname, { headers: zstack() });
+      for (let i = 0; i < 100 && result.status === 202; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        result = await w.h.request('GET', location.pathname, { headers: zstack() });
+      }
+      assert.equal(result.status, 200, JSON.stringify(result.body));
+      await fill(w.h, w.volumes[0], 0x83);
+
+      const listed = await ok(w.h, 'GET', `/api/v1/group-snapshots?group_id=${w.groupId}`, native());
+      const found = (listed.group_snapshots as Array<{ id: string; name: string; snapshots: Array<{ id: string; volume_id: string }> }>).find((g) => g.name === 'zstack-sg');
+      assert.ok(found !== undefined, JSON.stringify(listed));
+      assert.equal(hex(found.id), result.body.inventory.uuid, 'the ZStack uuid is the native id without dashes');
+      const byVolume = new Map(found.snapshots.map((m) => [m.volume_id, m.id]));
+      assert.equal(await firstByteOfSnapshot(w.h, byVolume.get(w.volumes[0])!), 0x81);
+      assert.equal(await firstByteOfSnapshot(w.h, byVolume.get(w.volumes[1])!), 0x82);
+
+      const viaDws = await ok(w.h, 'GET', `/dws/v1.0/${w.projectId}/snapshots/${found.id}`, openstack());
+      assert.equal(viaDws.snapshot.name, 'zstack-sg');
+
+      const zsnapshots = await ok(w.h, 'GET', '/zstack/v1/volume-snapshots?q=name=dws-snap-1', zstack());
+      assert.equal(zsnapshots.inventories.length, 2, `ZStack sees the DWS snapshot's members: ${JSON.stringify(zsnapshots)}`);
+    });
+
     test('a native group snapshot restored through DWS gives a new cluster with the data of the snapshot', async () => {
       await fill(w.h, w.volumes[0], 0x77);
       await fill(w.h, w.volumes[1], 0x78);
