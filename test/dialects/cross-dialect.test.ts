@@ -65,7 +65,7 @@ for (const kind of databaseKinds()) {
       await w.h?.close();
     });
 
-    test('a DWS cluster snapshot is a native group snapshot and an XSKY volume group snapshot, with the data of its instant', async () => {
+    test('a DWS cluster snapshot is a native group snapshot, a Manila cgsnapshot and an XSKY volume group snapshot, with the data of its instant', async () => {
       await fill(w.h, w.volumes[0], 0x11);
       await fill(w.h, w.volumes[1], 0x22);
       const created = await ok(w.h, 'POST', `/dws/v1.0/${w.projectId}/snapshots`, openstack(), { snapshot: { name: 'dws-snap-1', cluster_id: w.groupId, description: 'cross' } });
@@ -89,6 +89,16 @@ for (const kind of databaseKinds()) {
       const xskyGroupSnapshot = (xskyGroups.block_volume_group_snapshots as Array<{ name: string; id: number }>).find((g) => g.name === 'dws-snap-1');
       assert.ok(xskyGroupSnapshot !== undefined, `XSKY lists the DWS snapshot: ${JSON.stringify(xskyGroups)}`);
       assert.equal(typeof xskyGroupSnapshot.id, 'number', 'XSKY ids are numbers');
+      const manilaHeaders = { ...openstack(), 'x-openstack-manila-api-version': '2.30', 'x-openstack-manila-api-experimental': 'True' };
+      const cgsnapshot = await ok(w.h, 'GET', `/manila/v2/${w.projectId}/cgsnapshots/${id}`, manilaHeaders);
+      assert.equal(cgsnapshot.cgsnapshot.consistency_group_id, w.groupId, JSON.stringify(cgsnapshot));
+      const cgMembers = await ok(w.h, 'GET', `/manila/v2/${w.projectId}/cgsnapshots/${id}/members`, manilaHeaders);
+      assert.deepEqual(
+        (cgMembers.cgsnapshot_members as Array<{ share_id: string }>).map((m) => m.share_id).sort(),
+        [...w.volumes].sort(),
+        'Manila shows the members as snapshots of its shares (the volumes)',
+      );
+
       const xskySnapshots = await ok(w.h, 'GET', '/xsky/v1/block-snapshots/', xsky());
       const memberNames = (xskySnapshots.block_snapshots as Array<{ name: string }>).filter((s) => s.name === 'dws-snap-1');
       assert.equal(memberNames.length, 2, `XSKY lists both member snapshots: ${JSON.stringify(xskySnapshots)}`);
