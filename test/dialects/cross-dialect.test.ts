@@ -65,7 +65,7 @@ for (const kind of databaseKinds()) {
       await w.h?.close();
     });
 
-    test('a DWS cluster snapshot is a native group snapshot, a Manila cgsnapshot and an XSKY volume group snapshot, with the data of its instant', async () => {
+    test('a DWS cluster snapshot is a native group snapshot, a Cinder group snapshot, a Manila cgsnapshot and an XSKY volume group snapshot, its members EVS disk snapshots, with the data of its instant', async () => {
       await fill(w.h, w.volumes[0], 0x11);
       await fill(w.h, w.volumes[1], 0x22);
       const created = await ok(w.h, 'POST', `/dws/v1.0/${w.projectId}/snapshots`, openstack(), { snapshot: { name: 'dws-snap-1', cluster_id: w.groupId, description: 'cross' } });
@@ -98,6 +98,17 @@ for (const kind of databaseKinds()) {
         [...w.volumes].sort(),
         'Manila shows the members as snapshots of its shares (the volumes)',
       );
+
+      const cinderGroupSnapshot = await ok(w.h, 'GET', `/cinder/v3/${w.projectId}/group_snapshots/${id}`, { ...openstack(), 'openstack-api-version': 'volume 3.14' });
+      assert.equal(cinderGroupSnapshot.group_snapshot.group_id, w.groupId, JSON.stringify(cinderGroupSnapshot));
+      const cinderMembers = await ok(w.h, 'GET', `/cinder/v3/${w.projectId}/snapshots/detail?name=dws-snap-1`, { ...openstack(), 'openstack-api-version': 'volume 3.14' });
+      assert.deepEqual(
+        (cinderMembers.snapshots as Array<{ group_snapshot_id: string; volume_id: string }>).map((m) => [m.group_snapshot_id, m.volume_id]).sort(),
+        w.volumes.map((v) => [id, v]).sort(),
+        'Cinder shows the members with their group snapshot',
+      );
+      const evs = await ok(w.h, 'GET', `/evs/v2/${w.projectId}/cloudsnapshots/detail?name=dws-snap-1`, openstack());
+      assert.equal(evs.count, 2, `EVS lists both members as disk snapshots: ${JSON.stringify(evs)}`);
 
       const xskySnapshots = await ok(w.h, 'GET', '/xsky/v1/block-snapshots/', xsky());
       const memberNames = (xskySnapshots.block_snapshots as Array<{ name: string }>).filter((s) => s.name === 'dws-snap-1');
