@@ -230,13 +230,3 @@ export class Policy {
     throw new StrataError('FORBIDDEN', message);
   }
 }
-
-/**
- * The caller core should act as for an action that core keeps to admins (group-snapshot reset
- * and force delete) once this dialect's policy has allowed it: the operator's policy file is
- * the authority Manila users expect for these actions. The project stays the caller's, so
- * nothing outside it becomes reachable.
- */
-export function policyAuthorizedCaller(caller: Caller): Caller {
-  return caller.role === 'admin' ? caller : { ...caller, role: 'admin' };
-}

@@ -11,7 +11,6 @@ import { StrataError } from '../../../lib/errors.js';
 import { actionOf, resetStatusOf } from './actions.js';
 import { type ManilaContext, type ManilaDeps, v2Route, whenNotFound } from './context.js';
 import type { GroupFlavor } from './flavors.js';
-import { policyAuthorizedCaller } from './policy.js';
 import { collectionLinks, type Json, member, shareProtocol, snapshotDetail, snapshotSummary } from './render.js';
 import { entity, listWindow, optionalText, plainQuery, queryText, rejectUnknownFields, requireUuid } from './requests.js';
 
@@ -134,17 +133,17 @@ export function snapshotRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: G
       const { action, value } = actionOf(flavor, context);
       context.policy.authorize(rule(action), context.caller);
       const id = context.params.id;
-      // The policy allowed it; core keeps these to admins, so act with the policy's authority.
-      const actor = policyAuthorizedCaller(context.caller);
+      // The policy allowed it: core's own admin-only check gives way to the operator's policy.
+      const byPolicy = { authorizedByPolicy: true };
       const notFound = whenNotFound('NOT_FOUND', flavor.snapshotNotFound(id));
       if (action === 'reset_status') {
         const status = resetStatusOf(value);
-        await context.plane.groups.resetSnapshotStatus(actor, id, status).catch(notFound);
+        await context.plane.groups.resetSnapshotStatus(context.caller, id, status, byPolicy).catch(notFound);
         return context.reply.status(202).send();
       }
       const snapshot = await context.plane.groups.getSnapshot(context.caller, id).catch(notFound);
       // Manila force-deletes whatever the status; one already being deleted is on its way.
-      if (snapshot.status !== 'deleting') await context.plane.groups.forceDeleteSnapshot(actor, id);
+      if (snapshot.status !== 'deleting') await context.plane.groups.forceDeleteSnapshot(context.caller, id, byPolicy);
       return context.reply.status(202).send();
     }),
   );
