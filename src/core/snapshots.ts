@@ -12,7 +12,7 @@ import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
 import { type ByteExtent, type Snapshot, type SnapshotDetail, type SnapshotTreeNode, toSnapshot, type Volume } from './records.js';
-import { lockRow, newId, notFound, nowIso, resetStatus, transition, type Executor } from './store.js';
+import { lockRow, modifyMetadata, newId, notFound, nowIso, resetStatus, transition, type Executor } from './store.js';
 import type { SnapshotStatus } from './transitions.js';
 import { fieldError } from './volumes.js';
 
@@ -159,6 +159,12 @@ export class SnapshotService {
       .where('id', '=', id)
       .execute();
     return this.get(caller, id);
+  }
+
+  /** Changes the metadata map atomically (see store.modifyMetadata); readers are refused. */
+  async modifyMetadata(caller: Caller, id: string, change: (current: Record<string, string>) => Record<string, string>): Promise<Record<string, string>> {
+    requireWriter(caller);
+    return modifyMetadata(this.deps.db, this.deps.dbKind, 'snapshots', { id, projectId: caller.projectId }, change);
   }
 
   /** Deletes a snapshot as a job; its attachments end; its space is reclaimed in the background. */

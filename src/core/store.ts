@@ -51,6 +51,37 @@ export async function transition<T extends StatefulTable>(
   });
 }
 
+/**
+ * Changes a resource's metadata map in one transaction (read, `change`, write) under a row
+ * lock, so concurrent key-level changes (Cinder's metadata routes) never lose one another.
+ * `change` may throw to refuse; it must return the whole new map.
+ */
+export async function modifyMetadata(
+  db: Db,
+  kind: DatabaseKind,
+  table: 'volumes' | 'snapshots',
+  scope: { id: string; projectId: string },
+  change: (current: Record<string, string>) => Record<string, string>,
+): Promise<Record<string, string>> {
+  return db.transaction().execute(async (tx) => {
+    await lockRow(tx, kind, table, scope.id);
+    const row = await tx
+      .selectFrom(table as 'snapshots')
+      .select('metadata')
+      .where('id', '=', scope.id)
+      .where('project_id', '=', scope.projectId)
+      .executeTakeFirst();
+    if (row === undefined) throw notFound(table === 'volumes' ? 'volume' : 'snapshot', scope.id);
+    const next = change(JSON.parse(row.metadata) as Record<string, string>);
+    await tx
+      .updateTable(table as 'snapshots')
+      .set({ metadata: JSON.stringify(next), updated_at: nowIso() })
+      .where('id', '=', scope.id)
+      .execute();
+    return next;
+  });
+}
+
 /** An admin's status reset (see `resettableFrom` in transitions.ts), as a compare-and-swap. */
 export async function resetStatus(db: Executor, table: keyof typeof resettableFrom, id: string, status: string): Promise<void> {
   const result = await (db as Db)
@@ -66,7 +97,7 @@ export async function resetStatus(db: Executor, table: keyof typeof resettableFr
 }
 
 /** Serializes transactions that touch one row (PostgreSQL; SQLite transactions are already serial). */
-export async function lockRow(db: DbTransaction, kind: DatabaseKind, table: 'volumes' | 'projects' | 'groups', id: string): Promise<void> {
+export async function lockRow(db: DbTransaction, kind: DatabaseKind, table: 'volumes' | 'projects' | 'groups' | 'snapshots', id: string): Promise<void> {
   if (kind !== 'postgres') return;
   await db
     .selectFrom(table as 'volumes')

@@ -18,7 +18,7 @@ import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
 import { type ByteExtent, toVolume, type Volume, type VolumeDetail } from './records.js';
-import { lockRow, newId, notFound, nowIso, transition, type Executor } from './store.js';
+import { lockRow, modifyMetadata, newId, notFound, nowIso, transition, type Executor } from './store.js';
 import type { VolumeStatus } from './transitions.js';
 
 export type VolumeSort = 'created_at' | 'name' | 'size_bytes' | 'status';
@@ -191,6 +191,12 @@ export class VolumeService {
       }
     }
     return this.get(caller, id);
+  }
+
+  /** Changes the metadata map atomically (see store.modifyMetadata); readers are refused. */
+  async modifyMetadata(caller: Caller, id: string, change: (current: Record<string, string>) => Record<string, string>): Promise<Record<string, string>> {
+    requireWriter(caller);
+    return modifyMetadata(this.deps.db, this.deps.dbKind, 'volumes', { id, projectId: caller.projectId }, change);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * Cinder's metadata sub-resource, the same for snapshots and volumes (and on EVS's
  * Cinder-compatible paths): show all, merge (POST), replace (PUT), and one key at a time.
- * Strata stores metadata whole with its resource, so each change is read, changed, written.
+ * Strata stores metadata whole with its resource; merges and key changes go through core's
+ * atomic `modifyMetadata`, so concurrent changes to different keys never lose one another.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Caller } from '../../../core/context.js';
@@ -18,6 +19,8 @@ export interface MetadataStore {
   idOf(request: FastifyRequest): string;
   read(caller: Caller, id: string): Promise<Record<string, string>>;
   write(caller: Caller, id: string, metadata: Record<string, string>): Promise<Record<string, string>>;
+  /** Read, change and write in one transaction. */
+  modify(caller: Caller, id: string, change: (current: Record<string, string>) => Record<string, string>): Promise<Record<string, string>>;
 }
 
 const itemNotFound = () => new StrataError('NOT_FOUND', 'Metadata item was not found');
@@ -38,10 +41,13 @@ export function registerMetadataRoutes(app: FastifyInstance, context: RouteConte
     const caller = callerOf(request);
     const id = store.idOf(request);
     const changes = metadataBody(request.body);
-    const merged = { ...(await store.read(caller, id)), ...changes };
-    // The merged map is held to the same bound as a replacement.
-    metadataMap(merged, 'metadata');
-    return { metadata: await store.write(caller, id, merged) };
+    const metadata = await store.modify(caller, id, (current) => {
+      const merged = { ...current, ...changes };
+      // The merged map is held to the same bound as a replacement.
+      metadataMap(merged, 'metadata');
+      return merged;
+    });
+    return { metadata };
   });
   route(app, context, 'PUT', at, `${store.noun}.metadata.replace`, async (request) => {
     const caller = callerOf(request);
@@ -64,19 +70,23 @@ export function registerMetadataRoutes(app: FastifyInstance, context: RouteConte
     const keys = Object.keys(meta);
     if (keys.length > 1) throw invalid('Request body contains too many items.', 'meta');
     if (keys.length === 0 || keys[0] !== key) throw invalid('Request body and URI mismatch', 'meta');
-    const merged = { ...(await store.read(caller, id)), [key]: meta[key] };
-    metadataMap(merged, 'metadata');
-    const written = await store.write(caller, id, merged);
+    const written = await store.modify(caller, id, (current) => {
+      const merged = { ...current, [key]: meta[key] };
+      metadataMap(merged, 'metadata');
+      return merged;
+    });
     return { meta: { [key]: written[key] } };
   });
   route(app, context, 'DELETE', `${at}/:key`, `${store.noun}.metadata.deleteKey`, async (request, reply) => {
     const caller = callerOf(request);
     const id = store.idOf(request);
     const key = keyOf(request);
-    const metadata = { ...(await store.read(caller, id)) };
-    if (!Object.hasOwn(metadata, key)) throw itemNotFound();
-    delete metadata[key];
-    await store.write(caller, id, metadata);
+    await store.modify(caller, id, (current) => {
+      if (!Object.hasOwn(current, key)) throw itemNotFound();
+      const metadata = { ...current };
+      delete metadata[key];
+      return metadata;
+    });
     return reply.status(200).send();
   });
 }
