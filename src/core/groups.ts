@@ -20,6 +20,12 @@ import { fieldError } from './volumes.js';
 
 export type GroupSort = 'created_at' | 'name';
 
+export interface GroupSnapshotInput {
+  name: string;
+  description?: string;
+  uniqueNameInsensitive?: boolean;
+}
+
 /** For actions core keeps to admins, when a dialect's operator policy decides instead. */
 export interface AdminActionOptions {
   authorizedByPolicy?: boolean;
@@ -142,8 +148,12 @@ export class GroupService {
     return toGroupSnapshot(row, members.map(toSnapshot));
   }
 
-  /** All members at one instant, behind the engine's write fence. */
-  async createSnapshot(caller: Caller, groupId: string, input: { name: string; description?: string }): Promise<GroupSnapshot> {
+  /**
+   * All members at one instant, behind the engine's write fence. `uniqueNameInsensitive`:
+   * refuse (ALREADY_EXISTS, field `name`) when the project has a group snapshot of that name
+   * in any case, checked inside the creating transaction under the project lock (DWS).
+   */
+  async createSnapshot(caller: Caller, groupId: string, input: GroupSnapshotInput): Promise<GroupSnapshot> {
     requireWriter(caller);
     return this.snapshotMembers(caller, groupId, input, async (tx) => {
       await lockRow(tx, this.deps.dbKind, 'groups', groupId);
@@ -180,7 +190,7 @@ export class GroupService {
   private async snapshotMembers(
     caller: Caller,
     groupId: string | null,
-    input: { name: string; description?: string },
+    input: GroupSnapshotInput,
     loadVolumes: (tx: DbTransaction) => Promise<VolumeRow[]>,
   ): Promise<GroupSnapshot> {
     const { db, engine } = this.deps;
@@ -200,6 +210,16 @@ export class GroupService {
         gigabytes: volumes.reduce((sum, v) => sum + gibOf(Number(v.size_bytes)), 0),
         snapshotsPerVolume: new Map(volumes.map((v) => [v.id, 1])),
       });
+      // After reserve, which holds the project lock: two creates cannot both find the name free.
+      if (input.uniqueNameInsensitive === true) {
+        const taken = await tx
+          .selectFrom('group_snapshots')
+          .select('name')
+          .where('project_id', '=', caller.projectId)
+          .where(sql`lower(name)`, '=', input.name.toLowerCase())
+          .executeTakeFirst();
+        if (taken !== undefined) throw new StrataError('ALREADY_EXISTS', `a group snapshot named ${taken.name} already exists (names are unique regardless of case)`, { field: 'name' });
+      }
       await tx
         .insertInto('group_snapshots')
         .values({ id, project_id: caller.projectId, group_id: groupId ?? '', name: input.name, description: input.description ?? '', status: 'creating', fence_held_ms: null, created_at: now, updated_at: now })

@@ -20,12 +20,9 @@ export const snapshotRoutes: FastifyPluginAsync<{ plane: ControlPlane }> = async
     const caller = callerOf(request);
     requireWriter(caller);
     await cluster(plane, caller, input.clusterId, 'snapshot.cluster_id');
-    // DWS snapshot names are unique in the project whatever their case.
-    const taken = await plane.groups.listSnapshots(caller, { nameInsensitive: input.name, limit: 1 });
-    if (taken.items.length > 0) {
-      throw new StrataError('ALREADY_EXISTS', `a snapshot named ${taken.items[0].name} already exists (names are unique regardless of case)`, { field: 'snapshot.name' });
-    }
-    const created = await plane.groups.createSnapshot(caller, input.clusterId, { name: input.name, description: input.description });
+    // DWS snapshot names are unique in the project whatever their case; core checks it inside
+    // the creating transaction, so two concurrent creates cannot both take a name.
+    const created = await plane.groups.createSnapshot(caller, input.clusterId, { name: input.name, description: input.description, uniqueNameInsensitive: true });
     return { snapshot: { id: created.id } };
   });
 
