@@ -15,7 +15,7 @@ import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
 import { type Group, type GroupSnapshot, toGroup, toGroupSnapshot, toSnapshot } from './records.js';
-import { lockRow, newId, notFound, nowIso, resetStatus, transition, type Executor } from './store.js';
+import { lockRow, newId, notFound, nowIso, resetStatus, transition, transitionAll, type Executor } from './store.js';
 import { fieldError } from './volumes.js';
 
 export type GroupSort = 'created_at' | 'name';
@@ -296,7 +296,7 @@ export class GroupService {
     await this.snapshotRow(caller, id);
     const job = await this.deps.db.transaction().execute(async (tx) => {
       await transition(tx, 'group_snapshots', id, 'delete');
-      await tx.updateTable('snapshots').set({ status: 'deleting', updated_at: nowIso() }).where('group_snapshot_id', '=', id).execute();
+      await transitionAll(tx, 'snapshots', 'group_snapshot_id', id, 'delete');
       return this.plane.jobs.insert(tx, { projectId: caller.projectId, kind: 'delete-group-snapshot', targetType: 'group_snapshot', targetId: id });
     });
     this.plane.jobs.launch(job);
@@ -316,7 +316,7 @@ export class GroupService {
   async deleteSnapshotFailed(context: JobContext): Promise<void> {
     const id = context.job.target_id;
     await transition(this.deps.db, 'group_snapshots', id, 'deleteFailed').catch(() => undefined);
-    await this.deps.db.updateTable('snapshots').set({ status: 'error_deleting' }).where('group_snapshot_id', '=', id).where('status', '=', 'deleting').execute();
+    await transitionAll(this.deps.db, 'snapshots', 'group_snapshot_id', id, 'deleteFailed');
   }
 
   /**
@@ -329,7 +329,7 @@ export class GroupService {
     await this.snapshotRow(caller, id);
     const job = await this.deps.db.transaction().execute(async (tx) => {
       await transition(tx, 'group_snapshots', id, 'forceDelete');
-      await tx.updateTable('snapshots').set({ status: 'deleting', updated_at: nowIso() }).where('group_snapshot_id', '=', id).execute();
+      await transitionAll(tx, 'snapshots', 'group_snapshot_id', id, 'forceDelete');
       return this.plane.jobs.insert(tx, { projectId: caller.projectId, kind: 'delete-group-snapshot', targetType: 'group_snapshot', targetId: id });
     });
     this.plane.jobs.launch(job);

@@ -20,7 +20,7 @@ import { IdentityService } from './identity.js';
 import { type JobContext, JobService } from './jobs.js';
 import { QuotaService } from './quotas.js';
 import { SnapshotService } from './snapshots.js';
-import { nowIso } from './store.js';
+import { nowIso, transition, transitionAll } from './store.js';
 import { VolumeService } from './volumes.js';
 
 export interface StartReport {
@@ -126,18 +126,18 @@ export class ControlPlane {
     const stuckVolumes = await db.selectFrom('volumes').select(['id', 'group_id']).where('pool_id', '=', poolId).where('status', '=', 'creating').execute();
     for (const volume of stuckVolumes) {
       if (volume.group_id !== null && cloningGroups.has(volume.group_id)) continue;
-      await db.updateTable('volumes').set({ status: 'error', updated_at: now }).where('id', '=', volume.id).where('status', '=', 'creating').execute();
+      await transition(db, 'volumes', volume.id, 'recoverCreating');
       report.stuckMarkedError++;
     }
-    const stuckSnapshots = await db.updateTable('snapshots').set({ status: 'error', updated_at: now }).where('pool_id', '=', poolId).where('status', '=', 'creating').executeTakeFirst();
-    report.stuckMarkedError += Number(stuckSnapshots.numUpdatedRows);
     const stuckGroupSnapshots = await db
-      .updateTable('group_snapshots')
-      .set({ status: 'error', updated_at: now })
+      .selectFrom('group_snapshots')
+      .select('id')
       .where('status', '=', 'creating')
       .where((eb) => eb.exists(eb.selectFrom('snapshots').select('snapshots.id').whereRef('snapshots.group_snapshot_id', '=', 'group_snapshots.id').where('snapshots.pool_id', '=', poolId)))
-      .executeTakeFirst();
-    report.stuckMarkedError += Number(stuckGroupSnapshots.numUpdatedRows);
+      .execute();
+    for (const row of stuckGroupSnapshots) await transition(db, 'group_snapshots', row.id, 'recoverCreating');
+    report.stuckMarkedError += stuckGroupSnapshots.length;
+    report.stuckMarkedError += await transitionAll(db, 'snapshots', 'pool_id', poolId, 'recoverCreating');
 
     report.attachmentsRestored = await this.attachments.restore();
     report.jobsResumed = await this.jobs.recover();

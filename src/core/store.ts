@@ -96,6 +96,28 @@ export async function resetStatus(db: Executor, table: keyof typeof resettableFr
   throw new StrataError('INVALID_STATE', `${nouns[table]} ${id} is ${row.status}, which a running job owns`, { status: row.status });
 }
 
+/**
+ * Applies one row of the transition table to every row where `column = value` (the members of
+ * a group snapshot, the snapshots of a volume, …); rows in other statuses are left alone.
+ * Returns how many changed.
+ */
+export async function transitionAll<T extends StatefulTable>(
+  db: Executor,
+  table: T,
+  column: 'volume_id' | 'group_snapshot_id' | 'pool_id',
+  value: string,
+  action: ActionOf<T>,
+): Promise<number> {
+  const rule = (transitionTables[table] as Record<string, Transition<string>>)[action];
+  const result = await (db as Db)
+    .updateTable(table as 'snapshots')
+    .set({ status: rule.to, updated_at: nowIso() })
+    .where(column as 'volume_id', '=', value)
+    .where('status', 'in', rule.from as string[])
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
 /** Serializes transactions that touch one row (PostgreSQL; SQLite transactions are already serial). */
 export async function lockRow(db: DbTransaction, kind: DatabaseKind, table: 'volumes' | 'projects' | 'groups' | 'snapshots', id: string): Promise<void> {
   if (kind !== 'postgres') return;

@@ -26,7 +26,6 @@ export const volumeTransitions = {
   revertForced: { from: ['available', 'in-use'], to: 'restoring' },
   revertedDetached: { from: ['restoring'], to: 'available' },
   revertedAttached: { from: ['restoring'], to: 'in-use' },
-  revertFailed: { from: ['restoring'], to: 'error' },
   delete: { from: ['available', 'error'], to: 'deleting' },
   deleteFailed: { from: ['deleting'], to: 'error' },
   /** A restart found the volume mid-creation with nothing in the engine. */
@@ -35,7 +34,6 @@ export const volumeTransitions = {
 
 export const snapshotTransitions = {
   created: { from: ['creating'], to: 'available' },
-  createFailed: { from: ['creating'], to: 'error' },
   delete: { from: ['available', 'error', 'error_deleting'], to: 'deleting' },
   /** Admin only: delete whatever the status, except while a delete already runs. */
   forceDelete: { from: ['creating', 'available', 'error', 'error_deleting'], to: 'deleting' },
@@ -45,12 +43,10 @@ export const snapshotTransitions = {
 
 export const groupTransitions = {
   delete: { from: ['available', 'error'], to: 'deleting' },
-  deleteFailed: { from: ['deleting'], to: 'error' },
 } as const satisfies Record<string, Transition<GroupStatus>>;
 
 export const groupSnapshotTransitions = {
   created: { from: ['creating'], to: 'available' },
-  createFailed: { from: ['creating'], to: 'error' },
   revert: { from: ['available'], to: 'restoring' },
   reverted: { from: ['restoring'], to: 'available' },
   revertFailed: { from: ['restoring'], to: 'available' },

@@ -18,7 +18,7 @@ import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
 import { type ByteExtent, toVolume, type Volume, type VolumeDetail } from './records.js';
-import { lockRow, modifyMetadata, newId, notFound, nowIso, transition, type Executor } from './store.js';
+import { lockRow, modifyMetadata, newId, notFound, nowIso, transition, transitionAll, type Executor } from './store.js';
 import type { VolumeStatus } from './transitions.js';
 
 export type VolumeSort = 'created_at' | 'name' | 'size_bytes' | 'status';
@@ -219,7 +219,7 @@ export class VolumeService {
       }
       if (snapshots.some((s) => s.status === 'creating')) throw new StrataError('INVALID_STATE', `a snapshot of volume ${id} is being created`);
       await transition(tx, 'volumes', id, 'delete');
-      await tx.updateTable('snapshots').set({ status: 'deleting', updated_at: nowIso() }).where('volume_id', '=', id).execute();
+      await transitionAll(tx, 'snapshots', 'volume_id', id, 'delete');
       return this.plane.jobs.insert(tx, { projectId: caller.projectId, kind: 'delete-volume', targetType: 'volume', targetId: id });
     });
     this.plane.jobs.launch(job);
@@ -252,7 +252,7 @@ export class VolumeService {
   async deleteFailed(context: JobContext): Promise<void> {
     const id = context.job.target_id;
     await transition(this.deps.db, 'volumes', id, 'deleteFailed').catch(() => undefined);
-    await this.deps.db.updateTable('snapshots').set({ status: 'error_deleting' }).where('volume_id', '=', id).where('status', '=', 'deleting').execute();
+    await transitionAll(this.deps.db, 'snapshots', 'volume_id', id, 'deleteFailed');
   }
 
   /** Copies a clone's inherited data references so it no longer reads through its source (a job). */
