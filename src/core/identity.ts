@@ -93,7 +93,14 @@ export class IdentityService {
    * A token for a user name and password (or, for platforms whose clients send it, the hex
    * SHA-512 of the password). `project` (id or name) asks for another project: admins only.
    */
-  async issueToken(request: { name: string; password?: string; passwordSha512?: string; project?: string }): Promise<IssuedToken> {
+  async issueToken(request: {
+    name: string;
+    password?: string;
+    passwordSha512?: string;
+    project?: string;
+    /** `hex128`: 32 hex characters (128 random bits), for platforms whose session ids have that form (ZStack). */
+    format?: 'base64url256' | 'hex128';
+  }): Promise<IssuedToken> {
     const { db } = this.deps;
     const user = await db.selectFrom('users').selectAll().where('name', '=', request.name).executeTakeFirst();
     // Hash even for an unknown user, so the answer takes the same time either way.
@@ -112,7 +119,7 @@ export class IdentityService {
       if (other === undefined) throw new StrataError('NOT_FOUND', `project ${request.project} does not exist`, { field: 'project' });
       project = other;
     }
-    const token = randomBytes(32).toString('base64url');
+    const token = request.format === 'hex128' ? randomBytes(16).toString('hex') : randomBytes(32).toString('base64url');
     const now = new Date();
     const expiresAt = new Date(now.getTime() + limits.control.tokenLifetimeMs).toISOString();
     const id = newId();

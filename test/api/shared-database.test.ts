@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createHarness, type Harness } from './harness.js';
+import { adminPassword, createHarness, type Harness } from './harness.js';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../support/databases.js';
 
 describe('two instances sharing one PostgreSQL', { skip: postgresSkipReason() ?? false }, () => {
@@ -53,6 +53,22 @@ describe('two instances sharing one PostgreSQL', { skip: postgresSkipReason() ??
     assert.equal(after.body.volume.snapshot_count, 0);
     const snapshot = await a.request('POST', `/api/v1/volumes/${id}/snapshots`, { token: a.adminToken, body: { name: 's' } });
     assert.equal(snapshot.status, 201, 'the owning instance still serves it');
+  });
+
+  test('a ZStack session from one instance is valid on the other (sessions are stored tokens)', async () => {
+    const { createHash } = await import('node:crypto');
+    const login = await a.request('PUT', '/zstack/v1/accounts/login', {
+      body: { logInByAccount: { accountName: 'admin', password: createHash('sha512').update(adminPassword).digest('hex') } },
+    });
+    assert.equal(login.status, 200, JSON.stringify(login.body));
+    const session = login.body.inventory.uuid as string;
+    assert.match(session, /^[0-9a-f]{32}$/);
+    const queried = await b.request('GET', '/zstack/v1/volumes', { headers: { authorization: `OAuth ${session}` } });
+    assert.equal(queried.status, 200, JSON.stringify(queried.body));
+    const logout = await b.request('DELETE', `/zstack/v1/accounts/sessions/${session}`);
+    assert.ok(logout.status < 300, JSON.stringify(logout.body));
+    const after = await a.request('GET', `/zstack/v1/accounts/sessions/${session}/valid`);
+    assert.equal(after.body.valid, false, 'logging out on one instance ends the session on the other');
   });
 
   test('quotas count volumes of both instances', async () => {

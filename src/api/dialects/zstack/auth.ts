@@ -3,22 +3,17 @@
  *
  * `PUT /v1/accounts/login` takes a Strata user name as `accountName` and the hex SHA-512 of the
  * password (core keeps a verifier of that digest for every user) and answers a session whose
- * uuid has ZStack's form, 32 hex characters. The session uuid stands for a Strata token kept
- * in this process (`Sessions`); every request resolves it through core, so the token's expiry
- * (12 h) and revocation hold. `Authorization: OAuth <Strata token>` works too: that is the way
- * to use one session with several Strata instances or across a restart, since sessions made by
- * login live only in the instance that made them.
+ * uuid has ZStack's form, 32 hex characters: it is a Strata token issued in that form, stored
+ * hashed like every token, so a session works on every instance sharing the database and
+ * across restarts, and its expiry (12 h) and revocation are the token's.
+ * `Authorization: OAuth <Strata token>` works too: any Strata token is a session.
  */
-import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Caller } from '../../../core/context.js';
 import type { ControlPlane } from '../../../core/plane.js';
 import { isStrataError } from '../../../lib/errors.js';
 import { ZStackApiError, ZStackRestError } from './errors.js';
 import { type SessionFields, zuuid } from './render.js';
-
-/** Sessions one process keeps; the oldest go first beyond it. */
-export const sessionsMax = 100_000;
 
 /**
  * The session id of a request, as RestServer reads it: a missing header or another scheme is
@@ -33,47 +28,27 @@ export function sessionIdOf(request: FastifyRequest): string {
 }
 
 export class Sessions {
-  /** session uuid → the Strata token it stands for. */
-  private readonly tokens = new Map<string, { token: string; expiresAtMs: number }>();
-
   constructor(private readonly plane: ControlPlane) {}
 
   /** LogInByAccount: a new session for a user name and the hex SHA-512 of the password. */
   async login(accountName: string, passwordSha512: string): Promise<SessionFields> {
     let issued;
     try {
-      issued = await this.plane.identity.issueToken({ name: accountName, passwordSha512 });
+      issued = await this.plane.identity.issueToken({ name: accountName, passwordSha512, format: 'hex128' });
     } catch (error) {
       if (isStrataError(error, 'UNAUTHENTICATED')) throw new ZStackApiError('ID.1000', 'wrong account name or password');
       throw error;
     }
-    const uuid = randomBytes(16).toString('hex');
-    this.remember(uuid, issued.token, Date.parse(issued.expiresAt));
-    return { uuid, accountUuid: zuuid(issued.project.id), userUuid: zuuid(issued.user.id), expiredDate: issued.expiresAt, createDate: new Date().toISOString() };
-  }
-
-  private remember(uuid: string, token: string, expiresAtMs: number): void {
-    const now = Date.now();
-    // Drop expired sessions from the oldest end, then keep the map bounded.
-    for (const [key, entry] of this.tokens) {
-      if (entry.expiresAtMs > now && this.tokens.size < sessionsMax) break;
-      this.tokens.delete(key);
-    }
-    this.tokens.set(uuid, { token, expiresAtMs });
-  }
-
-  private tokenOf(sessionId: string): string {
-    return this.tokens.get(sessionId)?.token ?? sessionId;
+    return { uuid: issued.token, accountUuid: zuuid(issued.project.id), userUuid: zuuid(issued.user.id), expiredDate: issued.expiresAt, createDate: new Date().toISOString() };
   }
 
   /** The caller of a session (or of a Strata token sent as one); ID.1001 when it is not valid. */
   async callerOf(sessionId: string): Promise<Caller> {
     if (sessionId.length === 0) throw new ZStackApiError('ID.1001', 'Session expired');
     try {
-      return await this.plane.identity.authenticate(this.tokenOf(sessionId));
+      return await this.plane.identity.authenticate(sessionId);
     } catch (error) {
       if (!isStrataError(error, 'UNAUTHENTICATED')) throw error;
-      this.tokens.delete(sessionId);
       throw new ZStackApiError('ID.1001', 'Session expired');
     }
   }
@@ -94,8 +69,6 @@ export class Sessions {
       await this.plane.identity.revokeToken(caller, caller.tokenId);
     } catch (error) {
       if (!(error instanceof ZStackApiError)) throw error;
-    } finally {
-      this.tokens.delete(sessionId);
     }
   }
 }
