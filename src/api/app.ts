@@ -18,6 +18,12 @@ import { type DialectSettings, frameworkErrorSender } from './dialects/shared.js
 import { nativeApi } from './native/index.js';
 import { optionalBodyKey } from './native/schemas.js';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    strataRoutes: Array<{ method: string; url: string }>;
+  }
+}
+
 export interface AppOptions {
   plane: ControlPlane;
   dialects?: DialectSettings;
@@ -82,6 +88,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, request.id));
+  });
+
+  // Every route's method and path, for tests that sweep all routes (e.g. "each needs a token").
+  const routes: Array<{ method: string; url: string }> = [];
+  app.decorate('strataRoutes', routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
   });
 
   const { metrics } = plane.deps;
