@@ -12,7 +12,8 @@ import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
 import { type ByteExtent, type Snapshot, type SnapshotDetail, type SnapshotTreeNode, toSnapshot, type Volume } from './records.js';
-import { lockRow, modifyMetadata, newId, notFound, nowIso, resetStatus, transition, type Executor } from './store.js';
+import { type SqlBool, sql } from 'kysely';
+import { lockRow, metadataContains, modifyMetadata, newId, notFound, nowIso, resetStatus, transition, type Executor } from './store.js';
 import type { SnapshotStatus } from './transitions.js';
 import { fieldError } from './volumes.js';
 
@@ -25,6 +26,10 @@ export interface SnapshotFilter {
   groupSnapshotId?: string;
   createdAfter?: string;
   createdBefore?: string;
+  /** Only these ids. */
+  ids?: string[];
+  /** Only snapshots whose metadata has every one of these key/value pairs. */
+  metadata?: Record<string, string>;
 }
 
 export interface SnapshotInput {
@@ -118,6 +123,8 @@ export class SnapshotService {
     // Stored times are UTC ISO strings; bring the bounds to the same form so text order is time order.
     if (options.createdAfter !== undefined) query = query.where('created_at', '>=', new Date(options.createdAfter).toISOString());
     if (options.createdBefore !== undefined) query = query.where('created_at', '<', new Date(options.createdBefore).toISOString());
+    if (options.ids !== undefined) query = options.ids.length === 0 ? query.where(sql<SqlBool>`1 = 0`) : query.where('id', 'in', options.ids);
+    if (options.metadata !== undefined) query = query.where(metadataContains(this.deps.dbKind, 'snapshots', options.metadata));
     const { rows, nextPageToken, total } = await fetchPage(query, 'snapshots', options.sort ?? 'created_at', options);
     return { items: rows.map(toSnapshot), nextPageToken, total };
   }

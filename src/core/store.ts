@@ -3,6 +3,7 @@
  * status transition, project-scoped lookups, and row locks that serialize per-resource work.
  */
 import { randomUUID } from 'node:crypto';
+import { type RawBuilder, type SqlBool, sql } from 'kysely';
 import type { Db, DbTransaction } from '../db/index.js';
 import type { DatabaseKind } from '../db/index.js';
 import { StrataError } from '../lib/errors.js';
@@ -116,6 +117,21 @@ export async function transitionAll<T extends StatefulTable>(
     .where('status', 'in', rule.from as string[])
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
+}
+
+/**
+ * A condition: the row's metadata (a JSON text column) has every given key with exactly the
+ * given value. JSON is read differently by the two databases, so this is the second place
+ * (with row locks) where core branches on the dialect.
+ */
+export function metadataContains(kind: DatabaseKind, table: 'volumes' | 'snapshots', wanted: Record<string, string>): RawBuilder<SqlBool> {
+  const column = sql.ref(`${table}.metadata`);
+  const conditions = Object.entries(wanted).map(([key, value]) =>
+    kind === 'postgres'
+      ? sql<SqlBool>`(${column}::jsonb ->> ${key}) = ${value}`
+      : sql<SqlBool>`exists (select 1 from json_each(${column}) where json_each.key = ${key} and json_each.type = 'text' and json_each.value = ${value})`,
+  );
+  return conditions.length === 0 ? sql<SqlBool>`1 = 1` : sql<SqlBool>`(${sql.join(conditions, sql` and `)})`;
 }
 
 /** Serializes transactions that touch one row (PostgreSQL; SQLite transactions are already serial). */

@@ -18,7 +18,8 @@ import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
 import { type ByteExtent, toVolume, type Volume, type VolumeDetail } from './records.js';
-import { lockRow, modifyMetadata, newId, notFound, nowIso, transition, transitionAll, type Executor } from './store.js';
+import { type SqlBool, sql } from 'kysely';
+import { lockRow, metadataContains, modifyMetadata, newId, notFound, nowIso, transition, transitionAll, type Executor } from './store.js';
 import type { VolumeStatus } from './transitions.js';
 
 export type VolumeSort = 'created_at' | 'name' | 'size_bytes' | 'status';
@@ -27,6 +28,10 @@ export interface VolumeFilter {
   status?: VolumeStatus;
   name?: string;
   groupId?: string;
+  /** Only these ids. */
+  ids?: string[];
+  /** Only volumes whose metadata has every one of these key/value pairs. */
+  metadata?: Record<string, string>;
 }
 
 export function checkVolumeSize(sizeBytes: number, field = 'size_bytes'): void {
@@ -129,6 +134,8 @@ export class VolumeService {
     if (options.status !== undefined) query = query.where('status', '=', options.status);
     if (options.name !== undefined) query = query.where('name', '=', options.name);
     if (options.groupId !== undefined) query = query.where('group_id', '=', options.groupId);
+    if (options.ids !== undefined) query = options.ids.length === 0 ? query.where(sql<SqlBool>`1 = 0`) : query.where('id', 'in', options.ids);
+    if (options.metadata !== undefined) query = query.where(metadataContains(this.deps.dbKind, 'volumes', options.metadata));
     const { rows, nextPageToken, total } = await fetchPage(query, 'volumes', options.sort ?? 'created_at', options);
     return { items: rows.map(toVolume), nextPageToken, total };
   }

@@ -25,6 +25,23 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(Object.keys((await h.plane.volumes.get(caller, volume.id)).metadata).sort(), [...keys].sort());
     });
 
+    test('lists filter by metadata pairs and by ids in the database, whatever the keys hold', async () => {
+      const caller = await h.plane.identity.authenticate(h.adminToken);
+      const odd = 'a "quoted".key\\with $.path';
+      const volume = await h.plane.volumes.create(caller, { name: 'f', sizeBytes: 1 << 20, metadata: { tier: 'gold', [odd]: 'x' } });
+      const other = await h.plane.volumes.create(caller, { name: 'f2', sizeBytes: 1 << 20, metadata: { tier: 'silver' } });
+      const ids = (page: { items: Array<{ id: string }> }) => page.items.map((v) => v.id).sort();
+      assert.deepEqual(ids(await h.plane.volumes.list(caller, { metadata: { tier: 'gold' } })), [volume.id]);
+      assert.deepEqual(ids(await h.plane.volumes.list(caller, { metadata: { [odd]: 'x' } })), [volume.id]);
+      assert.deepEqual(ids(await h.plane.volumes.list(caller, { metadata: { tier: 'gold', [odd]: 'y' } })), []);
+      assert.deepEqual(ids(await h.plane.volumes.list(caller, { ids: [other.id, crypto.randomUUID()] })), [other.id]);
+      assert.deepEqual(ids(await h.plane.volumes.list(caller, { ids: [] })), []);
+      const snapshot = await h.plane.snapshots.create(caller, volume.id, { name: 'fs', metadata: { k: 'v' } });
+      await h.plane.snapshots.create(caller, other.id, { name: 'fs2', metadata: { k: 'w' } });
+      assert.deepEqual(ids(await h.plane.snapshots.list(caller, { metadata: { k: 'v' } })), [snapshot.id]);
+      assert.deepEqual(ids(await h.plane.snapshots.list(caller, { ids: [snapshot.id] })), [snapshot.id]);
+    });
+
     test('a refused change writes nothing, and another project cannot change it', async () => {
       const caller = await h.plane.identity.authenticate(h.adminToken);
       const volume = await h.plane.volumes.create(caller, { name: 'r', sizeBytes: 1 << 20, metadata: { a: '1' } });

@@ -46,7 +46,7 @@ const pagingParams = ['all_tenants', 'sort', 'sort_key', 'sort_dir', 'limit', 'o
 const snapshotIdOf = (request: FastifyRequest) => (request.params as { snapshot_id: string }).snapshot_id;
 
 interface SnapshotQuery {
-  filter: { name?: string; status?: SnapshotStatus; volumeId?: string };
+  filter: { name?: string; status?: SnapshotStatus; volumeId?: string; metadata?: Record<string, string> };
   keep?: (s: Snapshot) => boolean;
   /** A filter nothing can match (a status Strata never has, another zone, another project). */
   empty: boolean;
@@ -84,8 +84,8 @@ function snapshotQuery(request: FastifyRequest, query: Query, projectId: string)
   }
   const metadata = known.includes('metadata') ? queryValue(query, 'metadata') : undefined;
   if (metadata !== undefined) {
-    const wanted = Object.entries(metadataFilter(metadata));
-    result.keep = (s) => wanted.every(([k, v]) => s.metadata[k] === v);
+    // Filtered by core in SQL, so a metadata filter never reads the whole project.
+    result.filter.metadata = metadataFilter(metadata);
   }
   return result;
 }

@@ -81,7 +81,7 @@ function volumeQuery(request: FastifyRequest, query: Query, projectId: string) {
   if (atLeast(request, features.groups)) known.push('group_id');
   if (atLeast(request, features.listCount)) known.push('with_count');
   if (atLeast(request, features.invalidFiltersRefused)) refuseUnknown(query, known);
-  const filter: { name?: string; status?: VolumeStatus; groupId?: string } = {};
+  const filter: { name?: string; status?: VolumeStatus; groupId?: string; metadata?: Record<string, string> } = {};
   const keeps: Array<(v: Volume) => boolean> = [];
   let empty = false;
   const name = queryValue(query, 'name');
@@ -106,8 +106,8 @@ function volumeQuery(request: FastifyRequest, query: Query, projectId: string) {
   }
   const metadata = queryValue(query, 'metadata');
   if (metadata !== undefined) {
-    const wanted = Object.entries(metadataFilter(metadata));
-    keeps.push((v) => wanted.every(([k, value]) => v.metadata[k] === value));
+    // Filtered by core in SQL, so a metadata filter never reads the whole project.
+    filter.metadata = metadataFilter(metadata);
   }
   const withCount = known.includes('with_count') && queryValue(query, 'with_count') !== undefined && booleanLike(queryValue(query, 'with_count'), 'with_count');
   return { filter, keep: keeps.length === 0 ? undefined : (v: Volume) => keeps.every((k) => k(v)), empty, withCount };

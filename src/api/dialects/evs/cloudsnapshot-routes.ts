@@ -66,7 +66,7 @@ function refuseBackupSnapshot(snapshot: Snapshot, action: string): void {
 }
 
 interface ListFilter {
-  core: { name?: string; status?: SnapshotStatus; volumeId?: string };
+  core: { name?: string; status?: SnapshotStatus; volumeId?: string; ids?: string[] };
   keep?: (s: Snapshot) => boolean;
   empty: boolean;
 }
@@ -98,8 +98,8 @@ function listFilter(query: Query): ListFilter {
   if (enterprise !== undefined && enterprise !== '0' && enterprise !== 'all_granted_eps') filter.empty = true;
   const ids = queryValues(query, 'id');
   if (ids.length > 0) {
-    const wanted = new Set(ids.map((id) => id.toLowerCase()));
-    filter.keep = (s) => wanted.has(s.id);
+    // Filtered by core in SQL; ids are lower-case UUIDs there.
+    filter.core.ids = [...new Set(ids.map((id) => id.toLowerCase()))];
   }
   return filter;
 }
