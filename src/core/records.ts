@@ -15,6 +15,8 @@ export interface Volume {
   sourceSnapshotId: string | null;
   groupId: string | null;
   metadata: Record<string, string>;
+  /** The user who created it, when recorded. */
+  createdBy: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -38,6 +40,7 @@ export interface Snapshot {
   status: SnapshotStatus;
   parentId: string | null;
   groupSnapshotId: string | null;
+  createdBy: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -107,6 +110,7 @@ export const toVolume = (row: VolumeRow): Volume => ({
   sourceSnapshotId: row.source_snapshot_id,
   groupId: row.group_id,
   metadata: JSON.parse(row.metadata) as Record<string, string>,
+  createdBy: row.created_by,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -123,6 +127,7 @@ export const toSnapshot = (row: SnapshotRow): Snapshot => ({
   status: row.status as SnapshotStatus,
   parentId: row.parent_id,
   groupSnapshotId: row.group_snapshot_id,
+  createdBy: row.created_by,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });

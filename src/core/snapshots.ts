@@ -91,6 +91,7 @@ export class SnapshotService {
           status: 'creating',
           parent_id: null,
           group_snapshot_id: null,
+          created_by: caller.userId,
           created_at: now,
           updated_at: now,
         })

@@ -113,6 +113,7 @@ export class VolumeService {
           source_snapshot_id: input.sourceSnapshotId ?? null,
           group_id: input.groupId ?? null,
           metadata: JSON.stringify(input.metadata ?? {}),
+          created_by: caller.userId,
           created_at: now,
           updated_at: now,
         })

@@ -185,10 +185,18 @@ const dialectSupport: Migration = {
   },
 };
 
+/** Which user created a volume or snapshot (Cinder's user_id); null for rows from before. */
+const createdBy: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('volumes').addColumn('created_by', 'text').execute();
+    await db.schema.alterTable('snapshots').addColumn('created_by', 'text').execute();
+  },
+};
+
 export function migrationProvider(kind: DatabaseKind): MigrationProvider {
   return {
     async getMigrations() {
-      return { '0001_initial': initial(kind), '0002_dialect_support': dialectSupport };
+      return { '0001_initial': initial(kind), '0002_dialect_support': dialectSupport, '0003_created_by': createdBy };
     },
   };
 }

@@ -75,6 +75,8 @@ export interface VolumesTable {
   group_id: string | null;
   /** JSON object of string → string. */
   metadata: Generated<string>;
+  /** The user who created it (null for rows from before this was recorded). */
+  created_by: Generated<string | null>;
   created_at: string;
   updated_at: string;
 }
@@ -94,6 +96,7 @@ export interface SnapshotsTable {
   status: string;
   parent_id: string | null;
   group_snapshot_id: string | null;
+  created_by: Generated<string | null>;
   created_at: string;
   updated_at: string;
 }

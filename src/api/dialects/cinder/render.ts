@@ -50,8 +50,7 @@ export const snapshotProgress = (s: Snapshot) => (s.status === 'creating' ? '0%'
 export function snapshotView(request: FastifyRequest, s: Snapshot, extended: boolean) {
   const view: Record<string, unknown> = snapshotSummary(s);
   if (atLeast(request, features.groupSnapshots)) view.group_snapshot_id = s.groupSnapshotId;
-  // Strata does not record which user created a snapshot.
-  if (atLeast(request, features.snapshotUserId)) view.user_id = null;
+  if (atLeast(request, features.snapshotUserId)) view.user_id = s.createdBy;
   if (atLeast(request, features.consumesQuota)) view.consumes_quota = true;
   if (extended) {
     view['os-extended-snapshot-attributes:progress'] = snapshotProgress(s);
@@ -104,7 +103,7 @@ export function volumeView(request: FastifyRequest, root: string, v: Volume, att
     volume_type: defaultVolumeType.name,
     replication_status: null,
     migration_status: null,
-    user_id: null,
+    user_id: v.createdBy,
     links: volumeLinks(root, v.id),
     'os-vol-tenant-attr:tenant_id': v.projectId,
   };

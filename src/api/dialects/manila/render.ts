@@ -184,7 +184,7 @@ export function shareDetail(base: LinkBase, volume: Volume, facts: ShareFacts, r
     view.replication_type = null;
     view.has_replicas = false;
   }
-  if (atLeast(requested, '2.16')) view.user_id = null;
+  if (atLeast(requested, '2.16')) view.user_id = volume.createdBy;
   if (atLeast(requested, '2.24')) view.create_share_from_snapshot_support = true;
   if (atLeast(requested, '2.27')) view.revert_to_snapshot_support = true;
   if (atLeast(requested, '2.31')) {
