@@ -107,7 +107,12 @@ export class JobService {
     if (this.stopping || this.running.has(job.id)) return;
     const runner = this.runners.get(job.kind as JobKind);
     if (runner === undefined) throw new Error(`no runner for job kind ${job.kind}`);
-    const promise = this.execute(job, runner).finally(() => this.running.delete(job.id));
+    // execute() records every runner failure itself; what reaches here is the database failing
+    // to record it, which must not become an unhandled rejection. The row stays queued or
+    // running, so the next start resumes the job.
+    const promise = this.execute(job, runner)
+      .catch((error: unknown) => this.deps.log.error({ err: error, job: job.id }, 'job could not be recorded'))
+      .finally(() => this.running.delete(job.id));
     this.running.set(job.id, promise);
   }
 
