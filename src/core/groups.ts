@@ -270,10 +270,18 @@ export class GroupService {
 
   async listSnapshots(
     caller: Caller,
-    options: ListOptions<'created_at' | 'name'> & { groupId?: string; status?: string; name?: string; nameInsensitive?: string },
+    options: ListOptions<'created_at' | 'name'> & {
+      groupId?: string;
+      /** true: only snapshots of a group; false: only those of an ad-hoc set of volumes. */
+      grouped?: boolean;
+      status?: string;
+      name?: string;
+      nameInsensitive?: string;
+    },
   ): Promise<Page<GroupSnapshot>> {
     let query = this.deps.db.selectFrom('group_snapshots').selectAll().where('project_id', '=', caller.projectId);
     if (options.groupId !== undefined) query = query.where('group_id', '=', options.groupId);
+    if (options.grouped !== undefined) query = query.where('group_id', options.grouped ? '!=' : '=', '');
     if (options.status !== undefined) query = query.where('status', '=', options.status);
     if (options.name !== undefined) query = query.where('name', '=', options.name);
     if (options.nameInsensitive !== undefined) query = query.where(sql`lower(name)`, '=', options.nameInsensitive.toLowerCase());

@@ -28,7 +28,7 @@ export const snapshotRoutes: FastifyPluginAsync<{ plane: ControlPlane }> = async
 
   app.get('/v1.0/:project_id/snapshots', async (request) => {
     const caller = callerOf(request);
-    const { items } = await gather((page) => plane.groups.listSnapshots(caller, { ...page, sort: 'created_at', order: 'asc' }));
+    const { items } = await gather((page) => plane.groups.listSnapshots(caller, { ...page, sort: 'created_at', order: 'asc', grouped: true }));
     const snapshots = items.filter((s): s is typeof s & { groupId: string } => s.groupId !== null).map(snapshotItem);
     return { snapshots, count: snapshots.length };
   });

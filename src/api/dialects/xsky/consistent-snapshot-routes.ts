@@ -49,10 +49,9 @@ export const consistentSnapshotRoutes: FastifyPluginAsyncTypebox<{ plane: Contro
       const render = new Renderer(plane, caller);
       const items = await listPage(
         plan,
-        (page) => plane.groups.listSnapshots(caller, { ...page, sort: plan.sort, order: plan.order }),
-        async (snapshots) => snapshots.map((s) => render.consistentSnapshot(s)),
         // Snapshots of a block volume group are volume group snapshots, listed on their own path.
-        (s) => s.groupId === null,
+        (page) => plane.groups.listSnapshots(caller, { ...page, sort: plan.sort, order: plan.order, grouped: false }),
+        async (snapshots) => snapshots.map((s) => render.consistentSnapshot(s)),
       );
       return { block_consistent_snapshots: items };
     });

@@ -123,10 +123,9 @@ export const groupRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = a
       const render = new Renderer(plane, caller);
       const items = await listPage(
         plan,
-        (page) => plane.groups.listSnapshots(caller, { ...page, sort: plan.sort, order: plan.order, groupId, name: q.name }),
-        (snapshots) => render.groupSnapshots(snapshots),
         // Snapshots of an ad-hoc set of volumes are consistent snapshots, listed on their own path.
-        groupId === undefined ? (s) => s.groupId !== null : null,
+        (page) => plane.groups.listSnapshots(caller, { ...page, sort: plan.sort, order: plan.order, groupId, grouped: true, name: q.name }),
+        (snapshots) => render.groupSnapshots(snapshots),
       );
       return { block_volume_group_snapshots: items };
     });
