@@ -11,70 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { databaseKinds, postgresSkipReason } from '../support/databases.js';
 import { createHarness, type Harness, type Response } from './harness.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const password = 'password-123';
-const missingId = '00000000-0000-4000-8000-000000000000';
-/** This file covers the routes of these OpenAPI tags; native.test.ts covers the rest. */
-const groupTags = ['groups', 'group snapshots'];
-
-// ---- assertions (as in native.test.ts) ----------------------------------------------------
-
-const show = (r: Response) => `HTTP ${r.status} ${JSON.stringify(r.body)}`;
-
-function expectOk(r: Response, status: number): any {
-  assert.equal(r.status, status, show(r));
-  return r.body;
-}
-
-/** A non-2xx answer with `{error: {code, message, request_id, field?}}` and X-Request-Id = request_id. */
-function expectError(r: Response, status: number, code: string, field?: string): void {
-  assert.equal(r.status, status, show(r));
-  const error = r.body?.error;
-  assert.equal(error?.code, code, show(r));
-  assert.ok(typeof error.message === 'string' && error.message.length > 0, `message: ${show(r)}`);
-  assert.ok(typeof error.request_id === 'string' && error.request_id.length > 0, `request_id: ${show(r)}`);
-  assert.equal(r.headers['x-request-id'], error.request_id, `X-Request-Id header ${String(r.headers['x-request-id'])}: ${show(r)}`);
-  if (field !== undefined) assert.equal(error.field, field, `field: ${show(r)}`);
-}
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const typeChecks: Record<string, (v: unknown) => boolean> = {
-  uuid: (v) => typeof v === 'string' && uuidPattern.test(v),
-  string: (v) => typeof v === 'string',
-  integer: (v) => Number.isSafeInteger(v),
-  number: (v) => typeof v === 'number' && Number.isFinite(v),
-  time: (v) => typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v) && !Number.isNaN(Date.parse(v)),
-  array: (v) => Array.isArray(v),
-  object: (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
-  null: (v) => v === null,
-};
-
-function expectShape(value: unknown, spec: Record<string, string>, context: string): void {
-  assert.ok(typeChecks.object(value), `not an object: ${JSON.stringify(value)} in ${context}`);
-  for (const [key, type] of Object.entries(spec)) {
-    const v = (value as Record<string, unknown>)[key];
-    assert.ok(type.split('|').some((t) => typeChecks[t](v)), `${key} should be ${type}, is ${JSON.stringify(v)} in ${context}`);
-  }
-}
-
-const shapes = {
-  volume: {
-    id: 'uuid', project_id: 'uuid', name: 'string', description: 'string', size_bytes: 'integer', status: 'string',
-    source_snapshot_id: 'uuid|null', group_id: 'uuid|null', created_at: 'time', updated_at: 'time',
-  },
-  snapshot: {
-    id: 'uuid', project_id: 'uuid', volume_id: 'uuid', name: 'string', description: 'string', metadata: 'object', size_bytes: 'integer',
-    status: 'string', parent_id: 'uuid|null', group_snapshot_id: 'uuid|null', created_at: 'time', updated_at: 'time',
-  },
-  job: { id: 'uuid', kind: 'string', status: 'string', progress: 'number', target: 'object', created_at: 'time', started_at: 'time|null', finished_at: 'time|null' },
-  group: { id: 'uuid', project_id: 'uuid', name: 'string', description: 'string', status: 'string', volume_ids: 'array', created_at: 'time', updated_at: 'time' },
-  groupSnapshot: {
-    id: 'uuid', project_id: 'uuid', group_id: 'uuid', name: 'string', description: 'string', status: 'string', fence_held_ms: 'number|null',
-    snapshots: 'array', created_at: 'time', updated_at: 'time',
-  },
-} satisfies Record<string, Record<string, string>>;
+import { KiB, MiB, expectError, expectOk, expectShape, groupTags, missingId, password, shapes, show, typeChecks } from './native-assertions.js';
 
 // ---- the table ----------------------------------------------------------------------------
 
