@@ -4,75 +4,19 @@
  * why, when its tool is missing; `npm test` installs them.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { api, have, mainJs, type Server, startServe as startProcess, stopServe } from './process.js';
 
 const run = promisify(execFile);
-const mainJs = join(import.meta.dirname, '..', '..', 'src', 'main.js');
+const adminPassword = 'serve-test-admin';
 const MiB = 1024 * 1024;
 
-function have(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-}
-
-interface Server {
-  process: ChildProcess;
-  api: string;
-  nbd: string;
-  token: string;
-  exited: Promise<number | null>;
-}
-
-const adminPassword = 'serve-test-admin';
-
-async function startServe(dataDir: string): Promise<Server> {
-  const child = spawn(process.execPath, [mainJs, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--nbd-listen', '127.0.0.1:0', '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, STRATA_ADMIN_PASSWORD: adminPassword },
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let output = '';
-  const lines = await new Promise<{ api: string; nbd: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`strata serve printed no addresses in 20 s; output: ${output}`)), 20_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const api = /^api: (\S+)$/m.exec(output);
-      const nbd = /^nbd: (\S+)$/m.exec(output);
-      if (api !== null && nbd !== null) {
-        clearTimeout(timer);
-        resolve({ api: api[1], nbd: nbd[1] });
-      }
-    });
-    void exited.then((code) => reject(new Error(`strata serve exited with ${code}; output: ${output}`)));
-  });
-  const issued = await fetch(`${lines.api}/api/v1/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'admin', password: adminPassword }),
-  });
-  assert.equal(issued.status, 201, await issued.clone().text());
-  const { token } = (await issued.json()) as { token: string };
-  return { process: child, ...lines, token, exited };
-}
-
-async function stopServe(server: Server): Promise<number | null> {
-  server.process.kill('SIGTERM');
-  return server.exited;
-}
-
-async function api<T>(server: Server, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${server.api}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${server.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text === '' ? null : JSON.parse(text)) as T };
-}
+const startServe = (dataDir: string) => startProcess(dataDir, adminPassword);
 
 async function createVolume(server: Server, sizeBytes: number): Promise<string> {
   const created = await api<{ volume: { id: string } }>(server, 'POST', '/api/v1/volumes', { name: 'serve-test', size_bytes: sizeBytes });
