@@ -78,6 +78,10 @@ async function migrate(db: Db, kind: DatabaseKind): Promise<void> {
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error');
-    throw new StrataError('IO_ERROR', `metadata migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StrataError(
+      'IO_ERROR',
+      failed === undefined ? `cannot use the metadata database: ${reason}` : `metadata migration ${failed.migrationName} failed: ${reason}`,
+    );
   }
 }
