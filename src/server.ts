@@ -57,10 +57,6 @@ function urlHost(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 async function openOrCreatePool(dataDir: string, chunkSizeBytes: number | undefined): Promise<Engine> {
   const storage = new FileStorage(join(dataDir, 'pool'));
   try {

@@ -1,6 +1,5 @@
 /** Snapshots: list, show, update, delete, revert, clone, diff, attach. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type as T } from '@sinclair/typebox';
 import type { ControlPlane } from '../../core/plane.js';
 import { callerOf } from './auth.js';
 import { attachmentWire, jobWire, snapshotWire, volumeWire } from './render.js';

@@ -1,6 +1,5 @@
 /** Volumes, their snapshots, attachments, diff and snapshot tree. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type as T } from '@sinclair/typebox';
 import type { ControlPlane } from '../../core/plane.js';
 import { callerOf } from './auth.js';
 import { attachmentWire, jobWire, snapshotWire, treeWire, volumeWire } from './render.js';
