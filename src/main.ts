@@ -3,6 +3,7 @@
  */
 import { Command, Option } from 'commander';
 import { runFsck } from './cli/fsck.js';
+import { runSetPassword } from './cli/set-password.js';
 import { isStrataError } from './lib/errors.js';
 import { parseHostPort, startServer } from './server.js';
 
@@ -49,6 +50,23 @@ program
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+
+program
+  .command('set-password')
+  .description("set a user's password (e.g. a lost admin password) and revoke that user's tokens")
+  .addOption(new Option('--data-dir <dir>', 'data directory').env('STRATA_DATA_DIR').default('./data'))
+  .addOption(new Option('--database-url <url>', 'metadata database: sqlite:PATH or postgres://… (default: SQLite in the data dir)').env('STRATA_DATABASE_URL'))
+  .addOption(new Option('--user <name>', 'the user').default('admin'))
+  .action(async (options: { dataDir: string; databaseUrl?: string; user: string }) => {
+    process.exitCode = await runSetPassword({
+      dataDir: options.dataDir,
+      databaseUrl: options.databaseUrl,
+      user: options.user,
+      // From the environment, never a flag: a flag would show in the process list and shell history.
+      password: process.env.STRATA_NEW_PASSWORD || undefined,
+      print: (line) => console.log(line),
+    });
   });
 
 program

@@ -13,7 +13,7 @@ import { type Caller, type CoreDeps, type Role, requireAdmin } from './context.j
 import { hashPassword, verifyPassword } from './passwords.js';
 import { defaultQuotas } from './quotas.js';
 import { newId, notFound, nowIso } from './store.js';
-import type { ProjectRow, UserRow } from '../db/index.js';
+import type { Db, ProjectRow, UserRow } from '../db/index.js';
 
 export interface Project {
   id: string;
@@ -54,6 +54,24 @@ export function sha512Hex(password: string): string {
 /** Both verifiers of a password: scrypt of it, and scrypt of its hex SHA-512. */
 async function passwordHashes(password: string): Promise<{ password_hash: string; password_sha512_hash: string }> {
   return { password_hash: await hashPassword(password), password_sha512_hash: await hashPassword(sha512Hex(password)) };
+}
+
+/**
+ * The operator's password reset (`strata set-password`): sets a user's password and revokes
+ * all of that user's tokens. It takes no caller: whoever can open the metadata database is
+ * trusted, as with the bootstrap admin. NOT_FOUND for an unknown user.
+ */
+export async function setUserPassword(db: Db, userName: string, password: string): Promise<void> {
+  if (password.length < limits.control.passwordLengthMin || password.length > limits.control.passwordLengthMax) {
+    throw new StrataError('OUT_OF_RANGE', `a password has ${limits.control.passwordLengthMin} to ${limits.control.passwordLengthMax} characters`, { field: 'password' });
+  }
+  const hashes = await passwordHashes(password);
+  await db.transaction().execute(async (tx) => {
+    const user = await tx.selectFrom('users').select('id').where('name', '=', userName).executeTakeFirst();
+    if (user === undefined) throw new StrataError('NOT_FOUND', `user ${userName} does not exist`, { field: 'user' });
+    await tx.updateTable('users').set(hashes).where('id', '=', user.id).execute();
+    await tx.updateTable('tokens').set({ revoked_at: nowIso() }).where('user_id', '=', user.id).where('revoked_at', 'is', null).execute();
+  });
 }
 
 export class IdentityService {
