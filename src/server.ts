@@ -84,7 +84,9 @@ function poolIdOf(dataDir: string): string {
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const logger = pino({ level: config.logLevel ?? 'info' }, pino.destination(2));
   const engine = await openOrCreatePool(config.dataDir, config.chunkSizeBytes);
-  const database = await openDatabase(config.databaseUrl ?? `sqlite:${join(config.dataDir, 'metadata.db')}`).catch(async (error: unknown) => {
+  const database = await openDatabase(config.databaseUrl ?? `sqlite:${join(config.dataDir, 'metadata.db')}`, {
+    onIdleConnectionError: (error) => logger.warn({ err: error }, 'the metadata database closed an idle connection'),
+  }).catch(async (error: unknown) => {
     await engine.close();
     throw error;
   });

@@ -41,7 +41,16 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
-export async function openDatabase(url: string): Promise<MetadataDatabase> {
+export interface OpenDatabaseOptions {
+  /**
+   * Called when PostgreSQL ends an idle pooled connection (a server restart, an administrator
+   * terminating it). The pool drops that connection and the next query opens another; without
+   * a listener the error would be thrown out of an event emitter and end the process.
+   */
+  onIdleConnectionError?: (error: Error) => void;
+}
+
+export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<MetadataDatabase> {
   const { kind, target } = parseDatabaseUrl(url);
   let db: Db;
   if (kind === 'sqlite') {
@@ -62,6 +71,7 @@ export async function openDatabase(url: string): Promise<MetadataDatabase> {
           oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
+    pool.on('error', (error) => options.onIdleConnectionError?.(error));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   try {
