@@ -18,8 +18,7 @@ export interface MetadataStore {
   noun: string;
   idOf(request: FastifyRequest): string;
   read(caller: Caller, id: string): Promise<Record<string, string>>;
-  write(caller: Caller, id: string, metadata: Record<string, string>): Promise<Record<string, string>>;
-  /** Read, change and write in one transaction. */
+  /** Read, change and write in one transaction (a replacement ignores what it reads). */
   modify(caller: Caller, id: string, change: (current: Record<string, string>) => Record<string, string>): Promise<Record<string, string>>;
 }
 
@@ -54,7 +53,7 @@ export function registerMetadataRoutes(app: FastifyInstance, context: RouteConte
     const id = store.idOf(request);
     const metadata = metadataBody(request.body);
     await store.read(caller, id);
-    return { metadata: await store.write(caller, id, metadata) };
+    return { metadata: await store.modify(caller, id, () => metadata) };
   });
   route(app, context, 'GET', `${at}/:key`, `${store.noun}.metadata.showKey`, async (request) => {
     const key = keyOf(request);

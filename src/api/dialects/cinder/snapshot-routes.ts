@@ -218,7 +218,6 @@ export function registerSnapshotRoutes(app: FastifyInstance, context: RouteConte
     noun: 'snapshot',
     idOf: snapshotIdOf,
     read: async (caller, id) => (await plane.snapshots.get(caller, id)).metadata,
-    write: async (caller, id, metadata) => (await plane.snapshots.update(caller, id, { metadata })).metadata,
     modify: (caller, id, change) => plane.snapshots.modifyMetadata(caller, id, change),
   });
 }

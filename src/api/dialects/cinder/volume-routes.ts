@@ -256,7 +256,6 @@ export function registerVolumeRoutes(app: FastifyInstance, context: RouteContext
     noun: 'volume',
     idOf: volumeIdOf,
     read: async (caller, id) => (await plane.volumes.get(caller, id)).metadata,
-    write: async (caller, id, metadata) => (await plane.volumes.update(caller, id, { metadata })).metadata,
     modify: (caller, id, change) => plane.volumes.modifyMetadata(caller, id, change),
   });
 }
