@@ -18,17 +18,21 @@ import type { Entry } from './chunk-map.js';
 import { checkPool } from './fsck.js';
 import {
   decodeRecords,
+  encodeOverwrite,
   encodePut,
   encodeRemove,
   encodeStructural,
   fileNames,
+  overwriteRecordBytes,
   putRecordBytes,
   recordType,
   removeRecordBytes,
   tombstoneSlot,
+  type OverwriteRecord,
   type StructuralChange,
 } from './layout.js';
 import { MetadataLog } from './metadata-log.js';
+import { OverwriteLog, type OverwriteBatch } from './overwrite-log.js';
 import { Gate, PoolState, type Snapshot, Volume } from './state.js';
 import type {
   ByteRange,
@@ -67,6 +71,7 @@ interface Batch {
   parts: Buffer[];
   bytes: number;
   parked: number[];
+  overwrites: ReturnType<OverwriteLog['capture']>;
 }
 
 class Job implements EngineJob {
@@ -112,6 +117,7 @@ export class Engine implements EngineApi {
   private closed = false;
   private stopping = false;
   private readonly running = new Set<Job>();
+  private readonly overwrites: OverwriteLog;
 
   private constructor(
     private readonly storage: Storage,
@@ -126,6 +132,7 @@ export class Engine implements EngineApi {
     this.nowMs = options.nowMs ?? Date.now;
     this.readOnly = options.readOnly ?? false;
     this.allocator = SlotAllocator.fromReferences(this.allReferencedSlots());
+    this.overwrites = new OverwriteLog(data, () => this.allocator, this.chunkSizeBytes);
   }
 
   // ---- opening and closing ------------------------------------------------------------
@@ -151,14 +158,17 @@ export class Engine implements EngineApi {
     const { log, loaded } = await MetadataLog.load(storage, { readOnly: options.readOnly ?? false });
     const sectorsPerChunk = loaded.superblock.chunkSizeBytes / sectorBytes;
     let state = new PoolState();
+    // D8: only the newest durable unit's overwrites may still be missing from their slots.
+    let newestOverwrites: OverwriteRecord[] = [];
     if (loaded.checkpoint !== null) {
       const jsonBytes = loaded.checkpoint.readUInt32LE(0);
       state = PoolState.fromJson(loaded.checkpoint.toString('utf8', 4, 4 + jsonBytes));
-      replayRecords(state, loaded.checkpoint.subarray(4 + jsonBytes), sectorsPerChunk);
+      newestOverwrites = replayRecords(state, loaded.checkpoint.subarray(4 + jsonBytes), sectorsPerChunk);
     }
-    for (const frame of loaded.frames) replayRecords(state, frame, sectorsPerChunk);
+    for (const frame of loaded.frames) newestOverwrites = replayRecords(state, frame, sectorsPerChunk);
     const data = await storage.open(fileNames.data, { create: false });
     const engine = new Engine(storage, log, data, state, options);
+    await engine.overwrites.replay(newestOverwrites, !engine.readOnly);
     if (!engine.readOnly) engine.resumeJobs();
     return engine;
   }
@@ -183,6 +193,7 @@ export class Engine implements EngineApi {
       snapshots: this.state.snapshots.size,
       chunksAllocated: this.allocator.slotCount - this.allocator.freeCount - this.allocator.parkedCount,
       chunksFree: this.allocator.freeCount,
+      chunksPending: this.allocator.parkedCount,
     };
   }
 
@@ -520,6 +531,7 @@ export class Engine implements EngineApi {
       state: this.state,
       allocator: this.allocator,
       data: this.data,
+      overwrites: this.overwrites,
       chunkSizeBytes: this.chunkSizeBytes,
       sectorsPerChunk: this.sectorsPerChunk,
     });
@@ -597,6 +609,7 @@ export class Engine implements EngineApi {
       const aligned = inChunk % sectorBytes === 0 && out.length % sectorBytes === 0;
       const target = aligned ? out : Buffer.allocUnsafe((endSector - firstSector) * sectorBytes);
       await this.readFully(target, entry.slot * this.chunkSizeBytes + firstSector * sectorBytes);
+      this.overwrites.patch(entry.slot, firstSector, target);
       if (sectorsMatch(target, expected)) {
         if (!aligned) target.copy(out, 0, inChunk - firstSector * sectorBytes, inChunk - firstSector * sectorBytes + out.length);
         return;
@@ -604,7 +617,7 @@ export class Engine implements EngineApi {
       const lock = view.volume.locks.get(chunk);
       if (lock !== undefined) await lock;
       const current = this.lookup(view.volume, view.generation, chunk);
-      const changed = current !== entry || !sameChecksums(expected, checksums, firstSector);
+      const changed = current !== entry || current.checksums === null || !sameChecksums(expected, current.checksums, firstSector);
       if (!changed && attempt >= 1) {
         throw new StrataError('CHECKSUM_MISMATCH', `checksum mismatch in volume ${view.volume.id} chunk ${chunk} (slot ${entry.slot})`, {
           volumeId: view.volume.id,
@@ -667,15 +680,22 @@ export class Engine implements EngineApi {
     const unlock = await this.lockChunk(volume, chunk);
     try {
       const head = volume.map.at(chunk, volume.headGeneration);
-      if (head !== undefined && head.slot !== tombstoneSlot && head.epoch === this.epoch) {
-        await this.writeInPlace(volume, chunk, head, inChunk, piece);
-        return;
+      if (head !== undefined && head.slot !== tombstoneSlot) {
+        if (head.epoch === this.epoch) {
+          await this.writeInPlace(volume, chunk, head, inChunk, piece);
+          return;
+        }
+        if (this.mayLogOverwrite(head, piece.length)) {
+          await this.logOverwrite(volume, chunk, head, inChunk, piece);
+          return;
+        }
       }
       const visible = head ?? this.lookup(volume, volume.headGeneration, chunk);
       const whole = inChunk === 0 && piece.length === this.chunkSizeBytes;
       // Always a whole chunk: a slot may hold an older chunk's bytes, and one extent per chunk
       // keeps later in-place writes cheap (writing sparse pieces measured slower).
       const slot = this.allocator.allocate();
+      assert(!this.overwrites.hasPending(slot), `slot ${slot} reused while overwrites of it are pending`);
       let checksums: Uint32Array;
       try {
         let image: Buffer;
@@ -728,9 +748,44 @@ export class Engine implements EngineApi {
     this.markDirty(volume.id, chunk, entry.generation);
   }
 
+  /**
+   * A small write to a durable chunk that only the head sees goes through the overwrite log
+   * (D8) instead of copying the chunk; a shared slot (revert, flatten) is never changed in place.
+   */
+  private mayLogOverwrite(head: Entry, lengthBytes: number): boolean {
+    return (
+      lengthBytes <= this.chunkSizeBytes * limits.overwriteChunkFractionMax &&
+      this.allocator.refcount(head.slot) === 1 &&
+      this.overwrites.bytes < limits.overwriteBytesMax
+    );
+  }
+
+  private async logOverwrite(volume: Volume, chunk: number, entry: Entry, inChunk: number, piece: Buffer): Promise<void> {
+    const firstSector = Math.floor(inChunk / sectorBytes);
+    const endSector = Math.ceil((inChunk + piece.length) / sectorBytes);
+    let image = piece;
+    if (inChunk % sectorBytes !== 0 || piece.length % sectorBytes !== 0) {
+      image = Buffer.allocUnsafe((endSector - firstSector) * sectorBytes);
+      await this.readFully(image, entry.slot * this.chunkSizeBytes + firstSector * sectorBytes);
+      this.overwrites.patch(entry.slot, firstSector, image);
+      if (!sectorsMatch(image, entry.checksums!.subarray(firstSector, endSector))) {
+        throw new StrataError('CHECKSUM_MISMATCH', `checksum mismatch in volume ${volume.id} chunk ${chunk} (slot ${entry.slot})`);
+      }
+      piece.copy(image, inChunk - firstSector * sectorBytes);
+    }
+    this.overwrites.put(entry.slot, firstSector, image);
+    // A fresh array: an entry may share its checksums object with an entry that no longer shares its slot.
+    const checksums = Uint32Array.from(entry.checksums!);
+    checksums.set(sectorChecksums(image, 0, endSector - firstSector), firstSector);
+    entry.checksums = checksums;
+    this.markDirty(volume.id, chunk, entry.generation);
+    if (this.overwrites.openBytes >= limits.overwriteBytesCommitAbove) this.flush().catch(() => undefined);
+  }
+
   /** Reads a whole chunk for copy-on-write, verifying every sector. */
   private async readVerified(volume: Volume, chunk: number, entry: Entry, image: Buffer): Promise<void> {
     await this.readFully(image, entry.slot * this.chunkSizeBytes);
+    this.overwrites.patch(entry.slot, 0, image);
     if (!sectorsMatch(image, entry.checksums!)) {
       throw new StrataError('CHECKSUM_MISMATCH', `checksum mismatch in volume ${volume.id} chunk ${chunk} (slot ${entry.slot})`);
     }
@@ -841,7 +896,14 @@ export class Engine implements EngineApi {
       gate.open();
     }
     if (batch === null && image === null) return;
+    let overwrites: OverwriteBatch | null = null;
     try {
+      if (batch !== null && batch.overwrites.length > 0) {
+        overwrites = await this.overwrites.write(batch.overwrites);
+        const records = this.encodeOverwrites(overwrites);
+        (image ?? batch).parts.push(records);
+        (image ?? batch).bytes += records.length;
+      }
       await this.data.sync();
       if (image !== null) {
         await this.log.checkpoint(image.parts, image.bytes);
@@ -849,11 +911,22 @@ export class Engine implements EngineApi {
       } else {
         await this.log.append(batch!.parts, batch!.bytes);
       }
+      // D8: in place before this commit resolves, so the next commit's data sync covers them;
+      // and before the parked slots are released, so no apply lands in a reused slot.
+      if (overwrites !== null) await this.overwrites.apply(overwrites);
     } catch (error) {
+      if (overwrites !== null) this.overwrites.abandon(overwrites);
       this.failure = ioError(error);
       throw this.failure;
     }
     if (batch !== null) this.allocator.release(batch.parked);
+  }
+
+  private encodeOverwrites(batch: OverwriteBatch): Buffer {
+    const records = Buffer.allocUnsafe(batch.frameRecords.length * overwriteRecordBytes);
+    let offset = 0;
+    for (const record of batch.frameRecords) offset = encodeOverwrite(records, offset, record);
+    return records;
   }
 
   private async drainPool(): Promise<void> {
@@ -888,7 +961,7 @@ export class Engine implements EngineApi {
     this.structural = [];
     this.dirty = new Map();
     this.dirtyCount = 0;
-    return { parts, bytes, parked: this.allocator.takeParked() };
+    return { parts, bytes, parked: this.allocator.takeParked(), overwrites: this.overwrites.capture() };
   }
 
   /** The whole metadata, for a checkpoint: state JSON then one put record per entry. */
@@ -1083,10 +1156,16 @@ export class Engine implements EngineApi {
 
 // ---- helpers ------------------------------------------------------------------------------
 
-function replayRecords(state: PoolState, payload: Buffer, sectorsPerChunk: number): void {
+/** Applies one unit's map records to `state`; returns the unit's overwrite records (D8). */
+function replayRecords(state: PoolState, payload: Buffer, sectorsPerChunk: number): OverwriteRecord[] {
+  const overwrites: OverwriteRecord[] = [];
   for (const record of decodeRecords(payload, sectorsPerChunk)) {
     if (record.type === recordType.structural) {
       state.apply(record.change);
+      continue;
+    }
+    if (record.type === recordType.overwrite) {
+      overwrites.push(record);
       continue;
     }
     const volume = state.volumes.get(record.volumeId);
@@ -1097,6 +1176,7 @@ function replayRecords(state: PoolState, payload: Buffer, sectorsPerChunk: numbe
       volume.map.remove(record.chunk, record.generation);
     }
   }
+  return overwrites;
 }
 
 function tombstone(generation: number): Entry {

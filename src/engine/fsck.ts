@@ -6,6 +6,7 @@ import { crc32 } from 'node:zlib';
 import { limits } from '../lib/limits.js';
 import type { StorageFile } from '../storage/types.js';
 import type { SlotAllocator } from './allocator.js';
+import type { OverwriteLog } from './overwrite-log.js';
 import { tombstoneSlot } from './layout.js';
 import type { PoolState, Volume } from './state.js';
 import type { FsckReport } from './types.js';
@@ -14,6 +15,8 @@ export interface FsckInput {
   state: PoolState;
   allocator: SlotAllocator;
   data: StorageFile;
+  /** Overwrites not yet in place: their sectors are checked as they will be, their log slots are owned. */
+  overwrites: OverwriteLog;
   chunkSizeBytes: number;
   sectorsPerChunk: number;
 }
@@ -47,6 +50,10 @@ export async function checkPool(input: FsckInput): Promise<FsckReport> {
       else if (!equalChecksums(shared, entry.checksums)) violations.push(`${where}: slot ${entry.slot} is owned by entries that disagree on its content`);
     }
   }
+  for (const slot of input.overwrites.logSlots) {
+    if (references.has(slot)) violations.push(`slot ${slot} is an overwrite log slot and also referenced by the map`);
+    references.set(slot, (references.get(slot) ?? 0) + 1);
+  }
   violations.push(...allocator.accountingViolations(references));
 
   let bytesVerified = 0;
@@ -55,6 +62,7 @@ export async function checkPool(input: FsckInput): Promise<FsckReport> {
   for (const slot of slots) {
     const got = await input.data.read(image, 0, image.length, slot * input.chunkSizeBytes);
     if (got < image.length) image.fill(0, got);
+    input.overwrites.patch(slot, 0, image);
     const expected = checksumsBySlot.get(slot)!;
     for (let sector = 0; sector < input.sectorsPerChunk; sector++) {
       const actual = crc32(image.subarray(sector * limits.sectorSizeBytes, (sector + 1) * limits.sectorSizeBytes));

@@ -66,7 +66,7 @@ export function decodeSuperblock(slot: Buffer): Superblock | null {
 
 // ---- map records -------------------------------------------------------------------------
 
-export const recordType = { put: 1, remove: 2, structural: 3 } as const;
+export const recordType = { put: 1, remove: 2, structural: 3, overwrite: 4 } as const;
 
 export interface PutRecord {
   type: typeof recordType.put;
@@ -86,7 +86,19 @@ export interface StructuralRecord {
   type: typeof recordType.structural;
   change: StructuralChange;
 }
-export type MapRecord = PutRecord | RemoveRecord | StructuralRecord;
+/** One 4 KiB sector of a sub-chunk overwrite, logged in `logSlot` until applied to `targetSlot` (D8). */
+export interface OverwriteRecord {
+  targetSlot: number;
+  targetSector: number;
+  logSlot: number;
+  logSector: number;
+  /** CRC-32 of the logged sector. */
+  checksum: number;
+}
+export interface OverwriteMapRecord extends OverwriteRecord {
+  type: typeof recordType.overwrite;
+}
+export type MapRecord = PutRecord | RemoveRecord | StructuralRecord | OverwriteMapRecord;
 
 /** Changes to volumes and snapshots. Replay applies them with the same code that made them. */
 export type StructuralChange =
@@ -155,6 +167,17 @@ export function encodeStructural(change: StructuralChange): Buffer {
 }
 
 export const removeRecordBytes = removeBytes;
+export const overwriteRecordBytes = 1 + 6 + 2 + 6 + 2 + 4;
+
+export function encodeOverwrite(target: Buffer, offset: number, record: OverwriteRecord): number {
+  target.writeUInt8(recordType.overwrite, offset);
+  target.writeUIntLE(record.targetSlot, offset + 1, 6);
+  target.writeUInt16LE(record.targetSector, offset + 7);
+  target.writeUIntLE(record.logSlot, offset + 9, 6);
+  target.writeUInt16LE(record.logSector, offset + 15);
+  target.writeUInt32LE(record.checksum, offset + 17);
+  return offset + overwriteRecordBytes;
+}
 
 /** Decodes a run of records; throws CORRUPT_METADATA on anything malformed. */
 export function* decodeRecords(payload: Buffer, sectorsPerChunk: number): Generator<MapRecord> {
@@ -192,6 +215,17 @@ export function* decodeRecords(payload: Buffer, sectorsPerChunk: number): Genera
       const change = JSON.parse(payload.toString('utf8', offset + 5, offset + 5 + length)) as StructuralChange;
       yield { type, change };
       offset += 5 + length;
+    } else if (type === recordType.overwrite) {
+      need(payload, offset, overwriteRecordBytes);
+      yield {
+        type,
+        targetSlot: payload.readUIntLE(offset + 1, 6),
+        targetSector: payload.readUInt16LE(offset + 7),
+        logSlot: payload.readUIntLE(offset + 9, 6),
+        logSector: payload.readUInt16LE(offset + 15),
+        checksum: payload.readUInt32LE(offset + 17),
+      };
+      offset += overwriteRecordBytes;
     } else {
       throw new StrataError('CORRUPT_METADATA', `unknown record type ${type} at offset ${offset}`);
     }

@@ -98,6 +98,8 @@ export interface PoolInfo {
   snapshots: number;
   chunksAllocated: number;
   chunksFree: number;
+  /** Unreferenced chunks that become free once the next commit is durable (D5; overwrite log slots, D8). */
+  chunksPending: number;
 }
 
 /**

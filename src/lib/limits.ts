@@ -33,6 +33,12 @@ export const limits = {
 
   /** Uncommitted map changes that trigger a commit on their own (bounds memory and replay). */
   dirtyEntriesCommitAbove: 65_536,
+  /** Sub-chunk overwrites of durable chunks held for the next commit that trigger it on their own (D8). */
+  overwriteBytesCommitAbove: 16 * MiB,
+  /** Beyond this many bytes of overwrites in memory, a small write copies its chunk instead of waiting. */
+  overwriteBytesMax: 64 * MiB,
+  /** A write up to this fraction of a chunk overwrites a durable chunk through the log; larger ones copy the chunk. */
+  overwriteChunkFractionMax: 0.5,
   /** The journal is folded into a new checkpoint when it outgrows this and twice the last checkpoint. */
   journalBytesCheckpointAbove: 64 * MiB,
   /** Map entries a background job changes before it yields to foreground I/O. */

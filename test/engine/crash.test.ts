@@ -345,6 +345,35 @@ const scriptedWorkload: WorkloadScript = async (w) => {
   await w.flush();
 };
 
+/**
+ * Small overwrites of durable chunks (the overwrite log, D8): the same sectors rewritten across
+ * several commits, unaligned edges, a snapshot and a revert sharing a slot in between, and a
+ * chunk freed while its overwrites were still pending.
+ */
+const overwriteWorkload: WorkloadScript = async (w) => {
+  const a = await w.createVolume(128 * KiB);
+  await w.write(a, 0, 128 * KiB, 1, false);
+  await w.flush();
+  await w.write(a, 4 * KiB, 4 * KiB, 2, false);
+  await w.write(a, 70 * KiB, 5000, 3, false);
+  await w.write(a, 4 * KiB, 4 * KiB, 4, false);
+  await w.flush();
+  await w.write(a, 4 * KiB, 2 * KiB, 5, true);
+  await w.write(a, 100 * KiB, 4 * KiB, 6, false);
+  const s1 = await w.snapshot(a);
+  await w.write(a, 100 * KiB, 4 * KiB, 7, false);
+  await w.write(a, 8 * KiB, 4 * KiB, 8, false);
+  await w.flush();
+  await w.revert(a, s1);
+  await w.write(a, 100 * KiB, 1000, 9, false);
+  await w.write(a, 12 * KiB, 4 * KiB, 10, false);
+  await w.zero(a, 'trim', 0, 64 * KiB, false);
+  await w.write(a, 64 * KiB, 64 * KiB, 11, false);
+  await w.flush();
+  await w.write(a, 80 * KiB, 8 * KiB, 12, false);
+  await w.flush();
+};
+
 /** Operations in one random workload, after its first two volumes. */
 const randomWorkloadSteps = 40;
 
@@ -653,6 +682,10 @@ function scriptedSpec(chunkSizeBytes: number): WorkloadSpec {
   return { select: `STRATA_CRASH_WORKLOAD=scripted:${chunkSizeBytes}`, chunkSizeBytes, script: scriptedWorkload };
 }
 
+function overwriteSpec(chunkSizeBytes: number): WorkloadSpec {
+  return { select: `STRATA_CRASH_WORKLOAD=overwrites:${chunkSizeBytes}`, chunkSizeBytes, script: overwriteWorkload };
+}
+
 function randomSpec(seed: number): WorkloadSpec {
   const chunkSizeBytes = chunkSizesBytes[seed % chunkSizesBytes.length];
   return { select: `STRATA_CRASH_WORKLOAD=random:${seed}`, chunkSizeBytes, script: randomWorkload(seed) };
@@ -662,13 +695,16 @@ function randomSpec(seed: number): WorkloadSpec {
 function specsFromEnv(): WorkloadSpec[] | null {
   const text = process.env.STRATA_CRASH_WORKLOAD;
   if (text === undefined || text === '') return null;
-  const match = /^(scripted|random):(\d+)$/.exec(text);
-  assert.ok(match !== null, 'STRATA_CRASH_WORKLOAD must be scripted:<chunk bytes> or random:<seed>');
-  return [match[1] === 'scripted' ? scriptedSpec(Number(match[2])) : randomSpec(Number(match[2]))];
+  const match = /^(scripted|overwrites|random):(\d+)$/.exec(text);
+  assert.ok(match !== null, 'STRATA_CRASH_WORKLOAD must be scripted:<chunk bytes>, overwrites:<chunk bytes> or random:<seed>');
+  const make = { scripted: scriptedSpec, overwrites: overwriteSpec, random: randomSpec }[match[1] as 'scripted' | 'overwrites' | 'random'];
+  return [make(Number(match[2]))];
 }
 
 const specs = specsFromEnv() ?? [
   ...chunkSizesBytes.map(scriptedSpec),
+  overwriteSpec(64 * KiB),
+  overwriteSpec(16 * KiB),
   ...Array.from({ length: randomWorkloads }, (_, i) => randomSpec(i + 1)),
 ];
 

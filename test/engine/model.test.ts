@@ -273,14 +273,16 @@ class ModelRun {
     const allowed: ErrorCode[] = hasClone ? ['BUSY', 'CONFLICT'] : ['BUSY'];
     const alone = wait && this.pendingJobs.length === 0 && this.engine.jobs().length === 0;
     const exclusiveBytes = this.engine.exclusiveBytes(snapshotId);
-    const freeBefore = this.engine.info().chunksFree;
+    // Pending chunks count as free here: overwrite log slots pass through pending between commits.
+    const reusable = () => this.engine.info().chunksFree + this.engine.info().chunksPending;
+    const freeBefore = reusable();
     await this.startJob('deleteSnapshot', allowed, wait, () => this.engine.deleteSnapshot(snapshotId), () =>
       this.model.deleteSnapshot(snapshotId),
     );
     if (!alone || this.model.hasSnapshot(snapshotId) || this.engine.jobs().length > 0) return;
     // What exclusiveBytes promised must come back to the pool once the deletion is durable.
     await this.engine.flush();
-    const freedBytes = (this.engine.info().chunksFree - freeBefore) * this.chunkSizeBytes;
+    const freedBytes = (reusable() - freeBefore) * this.chunkSizeBytes;
     assert.ok(
       freedBytes >= exclusiveBytes,
       `deleting snapshot ${snapshotId} freed ${freedBytes} bytes, but exclusiveBytes said ${exclusiveBytes}`,
