@@ -1,28 +1,38 @@
 /**
- * Strata over NBD beside qemu-nbd serving a qcow2 file: the same clients, the same machine, the
- * same run, alternating. Prints each figure, the ratio Strata / qemu-nbd (higher is better for
- * Strata), a table, and one JSON line.
+ * The data path as users see it: `strata serve` beside qemu-nbd serving a qcow2 image (its
+ * defaults), the same clients (fio's nbd engine, nbdcopy), the same run, alternating order each
+ * round, on a volume that is filled first. Prints every figure with its ratio Strata / qemu-nbd
+ * and its target, a table, and one JSON line.
  *
- *   npm run bench:nbd               3 rounds, 1 GiB copies, 10 s fio runs
- *   npm run bench:nbd -- --quick    1 round, 256 MiB copies, 3 s fio runs
+ *   npm run bench:nbd                  2 rounds, 8 GiB filled, 10 s fio runs, depth 500
+ *   npm run bench:nbd -- --quick       1 round, 1 GiB filled, 3 s fio runs, depth 100
+ *   STRATA_BENCH_GIB=16 STRATA_BENCH_DEPTHS=500,5000 npm run bench:nbd
  *
- * Needs qemu-img, qemu-nbd (qemu-utils), nbdcopy (libnbd-bin) and fio. Both servers use their
- * default cache modes (qemu-nbd: writeback; Strata: durable on FLUSH/FUA), and both get a
- * fresh, empty image for every copy-in so neither is measured on the other's leftovers.
+ * Both volumes are 1 TiB (sparse); the fill and every fio job cover the first N GiB, so the
+ * snapshot-create latency is measured on a 1 TiB volume holding N GiB. The depth figure: fio 4 KiB
+ * random reads while a 64 KiB random writer runs at 200 IOPS, before and after D snapshots are
+ * taken through the API with the writer running (qemu-nbd has no snapshots under qemu-nbd: its
+ * figure is the same reads beside the same writer).
+ *
+ * Needs qemu-img, qemu-nbd (qemu-utils), nbdcopy (libnbd-bin) and fio.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { api, startServe, stopServe, type Server } from '../test/serve/process.js';
 
 const run = promisify(execFile);
 const quick = process.argv.includes('--quick');
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const fillBytes = Number(process.env.STRATA_BENCH_GIB ?? (quick ? 1 : 8)) * GiB;
+const volumeBytes = 1024 * GiB;
 const copyBytes = (quick ? 256 : 1024) * MiB;
 const fioSeconds = quick ? 3 : 10;
-const rounds = quick ? 1 : 3;
-const mainJs = join(import.meta.dirname, '..', 'src', 'main.js');
+const rounds = Number(process.env.STRATA_BENCH_ROUNDS ?? (quick ? 1 : 2));
+const depths = (process.env.STRATA_BENCH_DEPTHS ?? (quick ? '100' : '500')).split(',').map(Number);
 const work = mkdtempSync(join(tmpdir(), 'strata-nbd-bench-'));
 
 for (const tool of ['qemu-img', 'qemu-nbd', 'nbdcopy', 'fio']) {
@@ -33,53 +43,45 @@ for (const tool of ['qemu-img', 'qemu-nbd', 'nbdcopy', 'fio']) {
 }
 
 interface Target {
-  name: string;
+  name: 'strata' | 'qemu-nbd';
   /** A fresh, empty export of `sizeBytes`; returns its NBD URI. */
   fresh(sizeBytes: number): Promise<string>;
+  /** Takes `count` snapshots of the current export; returns each create's latency in ms. */
+  snapshots(count: number): Promise<number[]>;
   stop(): Promise<void>;
 }
 
 async function startStrata(): Promise<Target> {
-  const dataDir = join(work, 'strata-data');
-  const child = spawn(
-    process.execPath,
-    [mainJs, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--nbd-listen', '127.0.0.1:0', '--log-level', 'warn'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ...(process.env.STRATA_BENCH_CPU_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.STRATA_BENCH_CPU_PROF}` } : {}) },
-    },
-  );
-  const api = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /^api: (\S+)$/m.exec(output);
-      if (match !== null) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`strata serve exited with ${code}`)));
-  });
-  let previous: { volume: string; attachment: string } | null = null;
+  const server: Server = await startServe(join(work, 'strata-data'), 'bench-password-1');
+  let current: { volume: string; attachment: string } | null = null;
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const response = await fetch(`${api}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-    return response.status === 204 ? (null as T) : ((await response.json()) as T);
+    const answer = await api<T>(server, method, path, body);
+    if (answer.status >= 300) throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    return answer.body;
   };
   return {
     name: 'strata',
     async fresh(sizeBytes) {
-      if (previous !== null) await call('DELETE', `/api/v1/attachments/${previous.attachment}`);
-      const volume = (await call<{ volume: { id: string } }>('POST', '/api/v1/volumes', { size_bytes: sizeBytes })).volume.id;
+      if (current !== null) {
+        await call('DELETE', `/api/v1/attachments/${current.attachment}`);
+        await call('DELETE', `/api/v1/volumes/${current.volume}?cascade=true`).catch(() => undefined);
+      }
+      const volume = (await call<{ volume: { id: string } }>('POST', '/api/v1/volumes', { name: `bench-${Date.now()}`, size_bytes: sizeBytes })).volume.id;
       const attachment = (await call<{ attachment: { id: string; uri: string } }>('POST', `/api/v1/volumes/${volume}/attachments`, {})).attachment;
-      previous = { volume, attachment: attachment.id };
+      current = { volume, attachment: attachment.id };
       return attachment.uri;
     },
+    async snapshots(count) {
+      const latencies: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        await call('POST', `/api/v1/volumes/${current!.volume}/snapshots`, { name: `depth-${i}` });
+        latencies.push(performance.now() - t0);
+      }
+      return latencies;
+    },
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await stopServe(server);
     },
   };
 }
@@ -98,6 +100,7 @@ async function startQemuNbd(): Promise<Target> {
     name: 'qemu-nbd',
     async fresh(sizeBytes) {
       await stopChild();
+      rmSync(join(work, `qemu-${serial - 1}.qcow2`), { force: true });
       const image = join(work, `qemu-${serial++}.qcow2`);
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', image, String(sizeBytes)]);
       const port = 20000 + Math.floor(Math.random() * 20000);
@@ -109,11 +112,14 @@ async function startQemuNbd(): Promise<Target> {
       }
       throw new Error('qemu-nbd did not start');
     },
+    async snapshots() {
+      return [];
+    },
     stop: stopChild,
   };
 }
 
-/** A source file of non-zero, incompressible-looking data, so neither side can skip it. */
+/** A source file of incompressible-looking data, so neither side can skip it. */
 function makeSource(): string {
   const path = join(work, 'source.raw');
   const fd = openSync(path, 'w');
@@ -132,33 +138,91 @@ function makeSource(): string {
   return path;
 }
 
+interface FioResult {
+  readMiBs: number;
+  writeMiBs: number;
+  iops: number;
+}
+
+/** One fio job over NBD; `extra` adds or overrides options. Returns bandwidth and total IOPS. */
+async function fio(uri: string, extra: string[]): Promise<FioResult> {
+  const { stdout } = await run(
+    'fio',
+    ['--name=bench', '--ioengine=nbd', `--uri=${uri}`, `--size=${fillBytes}`, '--output-format=json', '--randrepeat=0', ...extra],
+    { cwd: work, maxBuffer: 64 * MiB },
+  );
+  const job = (JSON.parse(stdout.slice(stdout.indexOf('{'))) as { jobs: { read: { iops: number; bw_bytes: number }; write: { iops: number; bw_bytes: number } }[] }).jobs[0]!;
+  return { readMiBs: job.read.bw_bytes / MiB, writeMiBs: job.write.bw_bytes / MiB, iops: job.read.iops + job.write.iops };
+}
+
+const timeBased = (): string[] => ['--time_based', `--runtime=${fioSeconds}`];
+
+/** A 64 KiB random writer at 200 IOPS, running until stopped. */
+function backgroundWriter(uri: string): { stop(): Promise<void> } {
+  const child = spawn('fio', ['--name=writer', '--ioengine=nbd', `--uri=${uri}`, `--size=${fillBytes}`, '--rw=randwrite', '--bs=64k', '--iodepth=4', '--rate_iops=200', '--time_based', '--runtime=3600'], {
+    cwd: work,
+    stdio: 'ignore',
+  });
+  return {
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 async function timed(body: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await body();
   return (performance.now() - t0) / 1000;
 }
 
-async function fio(uri: string, rw: 'randwrite' | 'randread'): Promise<number> {
-  const { stdout } = await run(
-    'fio',
-    ['--name=bench', '--ioengine=nbd', `--uri=${uri}`, `--rw=${rw}`, '--bs=4k', '--iodepth=16', `--size=${copyBytes}`, '--time_based', `--runtime=${fioSeconds}`, '--output-format=json'],
-    { cwd: work, maxBuffer: 16 * MiB },
-  );
-  const report = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { jobs: { read: { iops: number }; write: { iops: number } }[] };
-  return rw === 'randwrite' ? report.jobs[0]!.write.iops : report.jobs[0]!.read.iops;
-}
+type Results = Map<string, number[]>;
 
-async function measure(target: Target, source: string, results: Map<string, number[]>): Promise<void> {
+async function measure(target: Target, source: string, results: Results): Promise<void> {
   const push = (figure: string, value: number): void => {
     const key = `${target.name}|${figure}`;
     results.set(key, [...(results.get(key) ?? []), value]);
     console.error(`  ${target.name.padEnd(8)} ${figure}: ${value.toFixed(1)}`);
   };
-  const uri = await target.fresh(copyBytes);
-  push('nbdcopy write MiB/s', copyBytes / MiB / (await timed(() => run('nbdcopy', ['--flush', source, uri]))));
-  push('nbdcopy read MiB/s', copyBytes / MiB / (await timed(() => run('nbdcopy', [uri, 'null:']))));
-  push('fio 4k randwrite qd16 IOPS', await fio(uri, 'randwrite'));
-  push('fio 4k randread qd16 IOPS', await fio(uri, 'randread'));
+  const uri = await target.fresh(volumeBytes);
+  push('fill 1M qd8 MiB/s', (await fio(uri, ['--rw=write', '--bs=1M', '--iodepth=8', '--end_fsync=1'])).writeMiBs);
+  push('seq read 1M qd8 MiB/s', (await fio(uri, ['--rw=read', '--bs=1M', '--iodepth=8'])).readMiBs);
+  push('4k randwrite qd16 IOPS', (await fio(uri, ['--rw=randwrite', '--bs=4k', '--iodepth=16', ...timeBased()])).iops);
+  push('4k randwrite fsync/16 IOPS', (await fio(uri, ['--rw=randwrite', '--bs=4k', '--iodepth=16', '--fsync=16', ...timeBased()])).iops);
+  push('4k randread qd16 IOPS', (await fio(uri, ['--rw=randread', '--bs=4k', '--iodepth=16', ...timeBased()])).iops);
+  push('64k 70/30 qd16 IOPS', (await fio(uri, ['--rw=randrw', '--rwmixread=70', '--bs=64k', '--iodepth=16', ...timeBased()])).iops);
+  const writer = backgroundWriter(uri);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    push('4k randread +writer d0 IOPS', (await fio(uri, ['--rw=randread', '--bs=4k', '--iodepth=16', ...timeBased()])).iops);
+    let taken = 0;
+    for (const depth of depths) {
+      const latencies = await target.snapshots(depth - taken);
+      taken = depth;
+      if (latencies.length > 0) {
+        latencies.sort((a, b) => a - b);
+        push(`snapshot create p50 ms (to d${depth})`, latencies[Math.floor(latencies.length * 0.5)]!);
+        push(`snapshot create p99 ms (to d${depth})`, latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]!);
+      }
+      push(`4k randread +writer d${depth} IOPS`, (await fio(uri, ['--rw=randread', '--bs=4k', '--iodepth=16', ...timeBased()])).iops);
+    }
+  } finally {
+    await writer.stop();
+  }
+  const copyUri = await target.fresh(2 * copyBytes);
+  push('nbdcopy write MiB/s', copyBytes / MiB / (await timed(() => run('nbdcopy', ['--flush', source, copyUri]))));
+  push('nbdcopy read MiB/s', copyBytes / MiB / (await timed(() => run('nbdcopy', [copyUri, 'null:']))));
+}
+
+/** The disk's own sequential write speed: dd of 1 GiB with an fsync at the end. */
+async function diskFigure(results: Results): Promise<void> {
+  const path = join(work, 'dd.raw');
+  const seconds = await timed(() => run('dd', ['if=/dev/zero', `of=${path}`, 'bs=1M', 'count=1024', 'conv=fsync']));
+  rmSync(path, { force: true });
+  results.set('disk|dd MiB/s', [...(results.get('disk|dd MiB/s') ?? []), 1024 / seconds]);
+  console.error(`  disk     dd 1M conv=fsync MiB/s: ${(1024 / seconds).toFixed(1)}`);
 }
 
 function median(values: number[]): number {
@@ -166,14 +230,47 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+interface Row {
+  figure: string;
+  strata: number;
+  peer: number;
+  ratio: number;
+  goal: string;
+  met: boolean;
+}
+
+function rowsOf(results: Results): Row[] {
+  const rows: Row[] = [];
+  const figures = [...new Set([...results.keys()].filter((key) => key.startsWith('strata|')).map((key) => key.slice('strata|'.length)))];
+  const disk = median(results.get('disk|dd MiB/s')!);
+  const d0 = median(results.get('strata|4k randread +writer d0 IOPS')!);
+  for (const figure of figures) {
+    const ours = median(results.get(`strata|${figure}`)!);
+    if (figure.startsWith('snapshot create p99')) {
+      rows.push({ figure, strata: ours, peer: NaN, ratio: NaN, goal: '<= 10 ms', met: ours <= 10 });
+      continue;
+    }
+    if (figure.startsWith('snapshot create')) {
+      rows.push({ figure, strata: ours, peer: NaN, ratio: NaN, goal: '-', met: true });
+      continue;
+    }
+    const theirs = median(results.get(`qemu-nbd|${figure}`) ?? results.get('qemu-nbd|4k randread +writer d0 IOPS')!);
+    rows.push({ figure, strata: ours, peer: theirs, ratio: ours / theirs, goal: '>= 1.0 x qemu-nbd', met: ours / theirs >= 1 });
+    if (figure === 'fill 1M qd8 MiB/s') rows.push({ figure: 'fill / disk dd', strata: ours, peer: disk, ratio: ours / disk, goal: '>= 0.9 x disk', met: ours / disk >= 0.9 });
+    if (/^4k randread \+writer d[1-9]/.test(figure)) rows.push({ figure: `${figure} / d0`, strata: ours, peer: d0, ratio: ours / d0, goal: '>= 0.95 x depth 0', met: ours / d0 >= 0.95 });
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
-  console.error(`strata vs qemu-nbd (qcow2), ${rounds} round(s), ${copyBytes / MiB} MiB copies, ${fioSeconds} s fio runs`);
+  console.error(`strata vs qemu-nbd (qcow2): ${rounds} round(s), ${fillBytes / GiB} GiB filled of 1 TiB, ${fioSeconds} s fio runs, depths ${depths.join(',')}`);
   const source = makeSource();
   const strata = await startStrata();
   const qemu = await startQemuNbd();
-  const results = new Map<string, number[]>();
+  const results: Results = new Map();
   try {
     for (let round = 0; round < rounds; round++) {
+      await diskFigure(results);
       const order = round % 2 === 0 ? [strata, qemu] : [qemu, strata];
       for (const target of order) await measure(target, source, results);
     }
@@ -182,19 +279,13 @@ async function main(): Promise<void> {
     await qemu.stop();
     rmSync(work, { recursive: true, force: true });
   }
-  const figures = ['nbdcopy write MiB/s', 'nbdcopy read MiB/s', 'fio 4k randwrite qd16 IOPS', 'fio 4k randread qd16 IOPS'];
-  const rows = figures.map((figure) => {
-    const ours = median(results.get(`strata|${figure}`)!);
-    const theirs = median(results.get(`qemu-nbd|${figure}`)!);
-    return { figure, strata: ours, qemuNbd: theirs, ratio: ours / theirs, goal: '>= 1.0', met: ours / theirs >= 1 };
-  });
-  console.log(`${'figure'.padEnd(28)} ${'strata'.padStart(10)} ${'qemu-nbd'.padStart(10)} ${'ratio'.padStart(7)}  goal`);
+  const rows = rowsOf(results);
+  const fmt = (value: number): string => (Number.isNaN(value) ? '-' : value.toFixed(value < 100 ? 2 : 0));
+  console.log(`${'figure'.padEnd(36)} ${'strata'.padStart(9)} ${'peer'.padStart(9)} ${'ratio'.padStart(6)}  target`);
   for (const row of rows) {
-    console.log(
-      `${row.figure.padEnd(28)} ${row.strata.toFixed(1).padStart(10)} ${row.qemuNbd.toFixed(1).padStart(10)} ${row.ratio.toFixed(2).padStart(7)}  ${row.goal} ${row.met ? 'met' : 'NOT met'}`,
-    );
+    console.log(`${row.figure.padEnd(36)} ${fmt(row.strata).padStart(9)} ${fmt(row.peer).padStart(9)} ${fmt(row.ratio).padStart(6)}  ${row.goal} ${row.met ? 'met' : 'NOT met'}`);
   }
-  console.log(JSON.stringify({ bench: 'nbd', quick, copyBytes, fioSeconds, rounds, figures: rows }));
+  console.log(JSON.stringify({ bench: 'nbd', quick, fillBytes, fioSeconds, rounds, depths, figures: rows }));
 }
 
 await main();

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Db, DatabaseKind } from '../db/index.js';
-import type { Engine } from '../engine/index.js';
+import type { EngineApi } from '../engine/index.js';
 import { StrataError } from '../lib/errors.js';
 import type { ExportRegistry } from './attachments.js';
 import type { CoreMetrics } from './metrics.js';
@@ -26,7 +26,8 @@ export interface Caller {
 export interface CoreDeps {
   db: Db;
   dbKind: DatabaseKind;
-  engine: Engine;
+  /** Core depends on the interface only: the composition root picks the implementation. */
+  engine: EngineApi;
   /** This instance's pool; resources with another pool_id live in another instance. */
   poolId: string;
   exports: ExportRegistry;

@@ -2,7 +2,7 @@
  * Engine views as block devices, the shape the NBD server serves. A volume device writes to
  * the live volume; a snapshot device is read-only.
  */
-import type { Engine, Extent, ViewRef } from '../engine/index.js';
+import type { EngineApi, Extent, ViewRef } from '../engine/index.js';
 import { StrataError } from '../lib/errors.js';
 
 /**
@@ -31,7 +31,7 @@ export interface BlockDevice {
   blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]>;
 }
 
-export function viewDevice(engine: Engine, view: ViewRef, options: { readOnly: boolean }): BlockDevice {
+export function viewDevice(engine: EngineApi, view: ViewRef, options: { readOnly: boolean }): BlockDevice {
   const readOnly = options.readOnly || 'snapshotId' in view;
   const volumeId = 'volumeId' in view ? view.volumeId : -1;
   const refuse = () => Promise.reject(new StrataError('READ_ONLY', 'this export is read-only'));

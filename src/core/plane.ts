@@ -73,6 +73,11 @@ export class ControlPlane {
     return row.id;
   }
 
+  /** The unit of copy-on-write: diffs and allocation are reported in multiples of it. */
+  get blockSizeBytes(): number {
+    return this.deps.engine.chunkSizeBytes;
+  }
+
   /** Waits for an engine job, reporting its progress into the control-plane job. */
   async follow(engineJob: EngineJob, context: JobContext): Promise<void> {
     const timer = setInterval(() => {

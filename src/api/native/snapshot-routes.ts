@@ -76,7 +76,7 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> 
     },
     async (request) => {
       const extents = await plane.snapshots.diff(callerOf(request), request.params.id, request.query.from);
-      return { extents: extents.map((e) => ({ offset: e.offsetBytes, length: e.lengthBytes })), block_size_bytes: plane.deps.engine.chunkSizeBytes };
+      return { extents: extents.map((e) => ({ offset: e.offsetBytes, length: e.lengthBytes })), block_size_bytes: plane.blockSizeBytes };
     },
   );
   app.post(

@@ -7,7 +7,7 @@ import * as S from './schemas.js';
 
 export const volumeRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = async (app, { plane }) => {
   const tags = ['volumes'];
-  const chunk = () => plane.deps.engine.chunkSizeBytes;
+  const chunk = () => plane.blockSizeBytes;
 
   app.post(
     '/volumes',
