@@ -1,39 +1,26 @@
 /**
- * The copy-on-write engine: volumes, snapshots, clones and their I/O over a `Storage`.
- *
- * How a view reads: chunk c of a view at generation g is the entry of the volume's map with the
- * greatest generation ≤ g (ChunkMap.visible); if there is none and the volume is a clone, the
- * same question is asked of its origin at the origin's generation, at most cloneDepthMax times.
- * Invariant V1: for every live view, that rule yields exactly the view's content. Everything
- * that changes the map (write, trim, snapshot, revert, delete, flatten) preserves V1; see
- * ARCHITECTURE.md for the argument and for the durability invariants D1–D7.
+ * The copy-on-write engine: `Engine` implements `EngineApi` by composing the parts, each of which
+ * owns its own state (ARCHITECTURE.md, "The engine's design"):
+ *   views.ts         lookup (V1), block status, diff, exclusive and allocated bytes — reads only
+ *   chunk-io.ts      reads that verify checksums; in-place, logged and copy-on-write writes
+ *   overwrite-log.ts small overwrites of durable chunks until their commit is durable (D8)
+ *   commit.ts        every map and refcount change, commits and checkpoints, replay (D1–D7)
+ *   admission.ts     write admission, the pool hold of a commit, fences (G1), chunk locks
+ *   jobs.ts          delete and flatten in slices, resumed on open
+ * This file checks arguments and states, and orders the parts for each operation.
  */
-import { crc32 } from 'node:zlib';
-import { assert } from '../lib/assert.js';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import type { Storage, StorageFile } from '../storage/types.js';
+import { Admission } from './admission.js';
 import { SlotAllocator } from './allocator.js';
-import type { Entry } from './chunk-map.js';
+import { ChunkIo } from './chunk-io.js';
+import { CommitPipeline, replayUnit } from './commit.js';
 import { checkPool } from './fsck.js';
-import {
-  decodeRecords,
-  encodeOverwrite,
-  encodePut,
-  encodeRemove,
-  encodeStructural,
-  fileNames,
-  overwriteRecordBytes,
-  putRecordBytes,
-  recordType,
-  removeRecordBytes,
-  tombstoneSlot,
-  type OverwriteRecord,
-  type StructuralChange,
-} from './layout.js';
+import { fileNames, tombstoneSlot, type OverwriteRecord } from './layout.js';
 import { MetadataLog } from './metadata-log.js';
-import { OverwriteLog, type OverwriteBatch } from './overwrite-log.js';
-import { Gate, PoolState, type Snapshot, Volume } from './state.js';
+import { OverwriteLog } from './overwrite-log.js';
+import { PoolState, type Volume } from './state.js';
 import type {
   ByteRange,
   EngineApi,
@@ -41,7 +28,6 @@ import type {
   Extent,
   FsckReport,
   GroupSnapshotResult,
-  JobProgress,
   PoolInfo,
   SnapshotInfo,
   ViewRef,
@@ -49,9 +35,8 @@ import type {
   WriteOptions,
   ZeroOptions,
 } from './types.js';
-
-const sectorBytes = limits.sectorSizeBytes;
-const zeroSectorChecksum = crc32(Buffer.alloc(sectorBytes));
+import { checkRange, checkVolumeSize, isData, Views } from './views.js';
+import { JobRunner } from './jobs.js';
 
 export interface EngineOptions {
   /** Clock for creation times (tests pass a fixed one). */
@@ -60,79 +45,44 @@ export interface EngineOptions {
   readOnly?: boolean;
 }
 
-interface ResolvedView {
-  volume: Volume;
-  generation: number;
-  sizeBytes: number;
-  writable: boolean;
-}
-
-interface Batch {
-  parts: Buffer[];
-  bytes: number;
-  parked: number[];
-  overwrites: ReturnType<OverwriteLog['capture']>;
-}
-
-class Job implements EngineJob {
-  private doneCount = 0;
-  private totalCount = 0;
-  done!: Promise<void>;
-  constructor(
-    readonly kind: EngineJob['kind'],
-    readonly targetId: number,
-  ) {}
-  progress(): JobProgress {
-    return { done: this.doneCount, total: this.totalCount };
-  }
-  addTotal(count: number): void {
-    this.totalCount += count;
-  }
-  advance(count: number): void {
-    this.doneCount += count;
-  }
-}
-
 export class Engine implements EngineApi {
   readonly chunkSizeBytes: number;
   private readonly sectorsPerChunk: number;
-  private readonly state: PoolState;
-  private allocator: SlotAllocator;
   private readonly nowMs: () => number;
   private readonly readOnly: boolean;
-
-  /** Commit epoch: entries allocated in the current epoch may be overwritten in place (D3). */
-  private epoch = 1;
-  private poolGate: Gate | null = null;
-  private inflight = 0;
-  private drained: Gate | null = null;
-  /** volumeId → generation → chunks whose entry changed since the last capture. */
-  private dirty = new Map<number, Map<number, Set<number>>>();
-  private dirtyCount = 0;
-  private structural: StructuralChange[] = [];
-  private commitTail: Promise<void> = Promise.resolve();
-  private commitQueued: Promise<void> | null = null;
-  private checkpointWanted = false;
-  private failure: StrataError | null = null;
-  private closed = false;
-  private stopping = false;
-  private readonly running = new Set<Job>();
+  private readonly allocator: SlotAllocator;
   private readonly overwrites: OverwriteLog;
+  private readonly admission = new Admission();
+  private readonly views: Views;
+  private readonly pipeline: CommitPipeline;
+  private readonly io: ChunkIo;
+  private readonly jobRunner: JobRunner;
+  private closed = false;
 
   private constructor(
-    private readonly storage: Storage,
-    private readonly log: MetadataLog,
     private readonly data: StorageFile,
-    state: PoolState,
+    private readonly log: MetadataLog,
+    private readonly state: PoolState,
     options: EngineOptions,
   ) {
     this.chunkSizeBytes = log.chunkSizeBytes;
-    this.sectorsPerChunk = this.chunkSizeBytes / sectorBytes;
-    this.state = state;
+    this.sectorsPerChunk = this.chunkSizeBytes / limits.sectorSizeBytes;
     this.nowMs = options.nowMs ?? Date.now;
     this.readOnly = options.readOnly ?? false;
-    this.allocator = SlotAllocator.fromReferences(this.allReferencedSlots());
+    // D4: the allocator is rebuilt from the committed map; anything else is free.
+    this.allocator = SlotAllocator.fromReferences(referencedSlots(state));
     this.overwrites = new OverwriteLog(data, () => this.allocator, this.chunkSizeBytes);
+    this.views = new Views(state, this.allocator, this.chunkSizeBytes);
+    this.pipeline = new CommitPipeline(state, this.allocator, log, data, this.overwrites, this.admission, this.sectorsPerChunk);
+    this.io = new ChunkIo(data, this.views, this.pipeline, this.admission, this.allocator, this.overwrites);
+    this.jobRunner = new JobRunner({
+      state,
+      views: this.views,
+      pipeline: this.pipeline,
+      admission: this.admission,
+      allocator: this.allocator,
+      checkUsable: () => this.checkUsable(),
+    });
   }
 
   // ---- opening and closing ------------------------------------------------------------
@@ -156,29 +106,28 @@ export class Engine implements EngineApi {
 
   static async open(storage: Storage, options: EngineOptions = {}): Promise<Engine> {
     const { log, loaded } = await MetadataLog.load(storage, { readOnly: options.readOnly ?? false });
-    const sectorsPerChunk = loaded.superblock.chunkSizeBytes / sectorBytes;
+    const sectorsPerChunk = loaded.superblock.chunkSizeBytes / limits.sectorSizeBytes;
     let state = new PoolState();
     // D8: only the newest durable unit's overwrites may still be missing from their slots.
     let newestOverwrites: OverwriteRecord[] = [];
     if (loaded.checkpoint !== null) {
       const jsonBytes = loaded.checkpoint.readUInt32LE(0);
       state = PoolState.fromJson(loaded.checkpoint.toString('utf8', 4, 4 + jsonBytes));
-      newestOverwrites = replayRecords(state, loaded.checkpoint.subarray(4 + jsonBytes), sectorsPerChunk);
+      newestOverwrites = replayUnit(state, loaded.checkpoint.subarray(4 + jsonBytes), sectorsPerChunk);
     }
-    for (const frame of loaded.frames) newestOverwrites = replayRecords(state, frame, sectorsPerChunk);
+    for (const frame of loaded.frames) newestOverwrites = replayUnit(state, frame, sectorsPerChunk);
     const data = await storage.open(fileNames.data, { create: false });
-    const engine = new Engine(storage, log, data, state, options);
+    const engine = new Engine(data, log, state, options);
     await engine.overwrites.replay(newestOverwrites, !engine.readOnly);
-    if (!engine.readOnly) engine.resumeJobs();
+    if (!engine.readOnly) engine.jobRunner.resume();
     return engine;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.stopping = true;
-    await Promise.allSettled([...this.running].map((job) => job.done));
-    if (!this.readOnly && this.failure === null) {
-      this.checkpointWanted = true;
+    await this.jobRunner.stop();
+    if (!this.readOnly && this.pipeline.failure === null) {
+      this.pipeline.wantCheckpoint();
       await this.flush();
     }
     this.closed = true;
@@ -202,22 +151,20 @@ export class Engine implements EngineApi {
   async createVolume(options: { sizeBytes: number }): Promise<VolumeInfo> {
     this.checkWritable();
     checkVolumeSize(options.sizeBytes);
-    if (this.state.volumes.size >= limits.volumesMax) {
-      throw new StrataError('LIMIT_EXCEEDED', `a pool holds at most ${limits.volumesMax} volumes`);
-    }
+    this.checkVolumeCount();
     const volumeId = this.state.nextVolumeId;
-    this.change({ op: 'volume-create', volumeId, sizeBytes: options.sizeBytes, createdAtMs: this.nowMs(), origin: null });
+    this.pipeline.change({ op: 'volume-create', volumeId, sizeBytes: options.sizeBytes, createdAtMs: this.nowMs(), origin: null });
     await this.flush();
     return this.volume(volumeId);
   }
 
   async growVolume(volumeId: number, sizeBytes: number): Promise<VolumeInfo> {
     this.checkWritable();
-    const volume = this.liveVolume(volumeId);
+    const volume = this.views.liveVolume(volumeId);
     checkVolumeSize(sizeBytes);
     if (sizeBytes < volume.sizeBytes) throw new StrataError('INVALID_ARGUMENT', 'a volume can grow but never shrink');
     if (sizeBytes > volume.sizeBytes) {
-      this.change({ op: 'volume-grow', volumeId, sizeBytes });
+      this.pipeline.change({ op: 'volume-grow', volumeId, sizeBytes });
       await this.flush();
     }
     return this.volume(volumeId);
@@ -242,40 +189,26 @@ export class Engine implements EngineApi {
 
   deleteVolume(volumeId: number): EngineJob {
     this.checkWritable();
-    const volume = this.liveVolume(volumeId);
-    this.change({ op: 'volume-deleting', volumeId });
-    return this.startJob('delete-volume', volume.id, (job) => this.runDeleteVolume(job, volume));
+    const volume = this.views.liveVolume(volumeId);
+    this.pipeline.change({ op: 'volume-deleting', volumeId });
+    return this.jobRunner.deleteVolume(volume);
   }
 
   // ---- I/O --------------------------------------------------------------------------------
 
   async read(view: ViewRef, offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     this.checkUsable();
-    const resolved = this.resolveView(view);
+    const resolved = this.views.resolve(view);
     checkRange(resolved.sizeBytes, offsetBytes, lengthBytes);
-    const out = Buffer.alloc(lengthBytes);
-    const reads: Promise<void>[] = [];
-    this.forEachChunk(offsetBytes, lengthBytes, (chunk, inChunk, outOffset, length) => {
-      const entry = this.lookup(resolved.volume, resolved.generation, chunk);
-      if (entry !== undefined && entry.slot !== tombstoneSlot) {
-        reads.push(this.readChunk(resolved, chunk, entry, inChunk, out.subarray(outOffset, outOffset + length)));
-      }
-    });
-    await Promise.all(reads);
-    return out;
+    return this.io.read(resolved, offsetBytes, lengthBytes);
   }
 
   async write(volumeId: number, offsetBytes: number, data: Uint8Array, options: WriteOptions = {}): Promise<void> {
-    const volume = await this.enterWrite(volumeId, offsetBytes, data.length);
+    const volume = await this.admit(volumeId, offsetBytes, data.length);
     try {
-      const source = Buffer.from(data.buffer, data.byteOffset, data.length);
-      const writes: Promise<void>[] = [];
-      this.forEachChunk(offsetBytes, data.length, (chunk, inChunk, sourceOffset, length) => {
-        writes.push(this.writeChunk(volume, chunk, inChunk, source.subarray(sourceOffset, sourceOffset + length)));
-      });
-      await Promise.all(writes);
+      await this.io.write(volume, offsetBytes, Buffer.from(data.buffer, data.byteOffset, data.length));
     } finally {
-      this.leaveWrite(volume);
+      this.admission.leave(volume);
     }
     if (options.fua) await this.flush();
   }
@@ -294,42 +227,14 @@ export class Engine implements EngineApi {
   flush(): Promise<void> {
     this.checkUsable();
     if (this.readOnly) return Promise.resolve();
-    if (this.commitQueued !== null) return this.commitQueued;
-    const commit = this.commitTail.then(() => {
-      this.commitQueued = null;
-      return this.commit();
-    });
-    this.commitQueued = commit;
-    this.commitTail = commit.catch(() => undefined);
-    return commit;
+    return this.pipeline.flush();
   }
 
   blockStatus(view: ViewRef, offsetBytes: number, lengthBytes: number): Extent[] {
     this.checkUsable();
-    const resolved = this.resolveView(view);
+    const resolved = this.views.resolve(view);
     checkRange(resolved.sizeBytes, offsetBytes, lengthBytes, Infinity);
-    const extents: Extent[] = [];
-    const push = (offset: number, length: number, allocated: boolean) => {
-      if (length <= 0) return;
-      const last = extents[extents.length - 1];
-      if (last !== undefined && last.hole === !allocated && last.offsetBytes + last.lengthBytes === offset) {
-        last.lengthBytes += length;
-      } else {
-        extents.push({ offsetBytes: offset, lengthBytes: length, hole: !allocated, zero: !allocated });
-      }
-    };
-    const end = offsetBytes + lengthBytes;
-    let position = offsetBytes;
-    for (const chunk of this.candidateChunks(resolved, offsetBytes, end)) {
-      const chunkStart = Math.max(chunk * this.chunkSizeBytes, offsetBytes);
-      const chunkEnd = Math.min((chunk + 1) * this.chunkSizeBytes, end);
-      push(position, chunkStart - position, false);
-      const entry = this.lookup(resolved.volume, resolved.generation, chunk);
-      push(chunkStart, chunkEnd - chunkStart, entry !== undefined && entry.slot !== tombstoneSlot);
-      position = chunkEnd;
-    }
-    push(position, end - position, false);
-    return extents;
+    return this.views.blockStatus(resolved, offsetBytes, lengthBytes);
   }
 
   // ---- snapshots --------------------------------------------------------------------------
@@ -346,7 +251,7 @@ export class Engine implements EngineApi {
       throw new StrataError('LIMIT_EXCEEDED', `a group snapshot takes 1 to ${limits.groupVolumesMax} volumes`);
     }
     if (new Set(volumeIds).size !== volumeIds.length) throw new StrataError('INVALID_ARGUMENT', 'a volume is listed twice');
-    const volumes = volumeIds.map((id) => this.liveVolume(id));
+    const volumes = volumeIds.map((id) => this.views.liveVolume(id));
     for (const volume of volumes) {
       if (volume.snapshotGenerations.length >= limits.snapshotsPerVolumeMax) {
         throw new StrataError('LIMIT_EXCEEDED', `volume ${volume.id} already has ${limits.snapshotsPerVolumeMax} snapshots`);
@@ -360,7 +265,7 @@ export class Engine implements EngineApi {
     await this.fence(volumes, () => {
       for (const volume of volumes) {
         const snapshotId = this.state.nextSnapshotId;
-        this.change({ op: 'snapshot-create', snapshotId, volumeId: volume.id, createdAtMs: this.nowMs() });
+        this.pipeline.change({ op: 'snapshot-create', snapshotId, volumeId: volume.id, createdAtMs: this.nowMs() });
         snapshotIds.push(snapshotId);
       }
     });
@@ -387,36 +292,19 @@ export class Engine implements EngineApi {
 
   deleteSnapshot(snapshotId: number): EngineJob {
     this.checkUsable();
-    const snapshot = this.liveSnapshot(snapshotId);
-    this.liveVolume(snapshot.volumeId);
+    const snapshot = this.views.liveSnapshot(snapshotId);
+    this.views.liveVolume(snapshot.volumeId);
     this.checkWritable();
-    this.change({ op: 'snapshot-deleting', snapshotId });
-    return this.startJob('delete-snapshot', snapshot.id, (job) => this.runDeleteSnapshot(job, snapshot));
+    this.pipeline.change({ op: 'snapshot-deleting', snapshotId });
+    return this.jobRunner.deleteSnapshot(snapshot);
   }
 
   exclusiveBytes(snapshotId: number): number {
-    const snapshot = this.state.snapshot(snapshotId);
-    const volume = this.state.volume(snapshot.volumeId);
-    const below = volume.greatestLiveBelow(snapshot.generation);
-    const above = volume.leastLiveAtOrAbove(snapshot.generation + 1);
-    const clones = this.state.clonesOf(volume.id, snapshot.generation);
-    let chunks = 0;
-    for (const [chunk, generation] of volume.map.entriesInGenerations(below, snapshot.generation)) {
-      const entry = volume.map.at(chunk, generation)!;
-      if (entry.slot === tombstoneSlot || this.allocator.refcount(entry.slot) !== 1) continue;
-      const next = volume.map.nextGenerationAbove(chunk, generation);
-      if (next <= snapshot.generation || next > above) continue;
-      if (clones.some((clone) => this.readsThrough(clone, chunk))) continue;
-      chunks++;
-    }
-    return chunks * this.chunkSizeBytes;
+    return this.views.exclusiveBytes(this.state.snapshot(snapshotId));
   }
 
   allocatedBytes(volumeId: number): number {
-    const volume = this.state.volume(volumeId);
-    const slots = new Set<number>();
-    for (const [, entry] of volume.map.all()) if (entry.slot !== tombstoneSlot) slots.add(entry.slot);
-    return slots.size * this.chunkSizeBytes;
+    return this.views.allocatedBytes(this.state.volume(volumeId));
   }
 
   /**
@@ -427,8 +315,8 @@ export class Engine implements EngineApi {
    */
   async revert(volumeId: number, snapshotId: number): Promise<VolumeInfo> {
     this.checkWritable();
-    const volume = this.liveVolume(volumeId);
-    const snapshot = this.liveSnapshot(snapshotId);
+    const volume = this.views.liveVolume(volumeId);
+    const snapshot = this.views.liveSnapshot(snapshotId);
     if (snapshot.volumeId !== volume.id) {
       throw new StrataError('INVALID_ARGUMENT', `snapshot ${snapshotId} is not a snapshot of volume ${volumeId}`);
     }
@@ -436,17 +324,17 @@ export class Engine implements EngineApi {
       const oldHead = volume.headGeneration;
       const lastSnapshot = volume.greatestLiveBelow(oldHead);
       for (const [chunk, generation] of volume.map.entriesInGenerations(lastSnapshot, oldHead)) {
-        this.removeEntry(volume, chunk, generation);
+        this.pipeline.remove(volume, chunk, generation);
       }
       const changed = volume.map.chunksChangedIn(snapshot.generation, lastSnapshot);
-      this.change({ op: 'revert', volumeId, snapshotId });
+      this.pipeline.change({ op: 'revert', volumeId, snapshotId });
       for (const chunk of changed) {
-        const target = this.lookup(volume, snapshot.generation, chunk);
-        if (target === undefined || target.slot === tombstoneSlot) {
-          this.putEntry(volume, chunk, { generation: volume.headGeneration, slot: tombstoneSlot, checksums: null, epoch: -1 });
+        const target = this.views.lookup(volume, snapshot.generation, chunk);
+        if (!isData(target)) {
+          this.pipeline.put(volume, chunk, { generation: volume.headGeneration, slot: tombstoneSlot, checksums: null, epoch: -1 });
         } else {
           this.allocator.reference(target.slot);
-          this.putEntry(volume, chunk, { generation: volume.headGeneration, slot: target.slot, checksums: target.checksums, epoch: -1 });
+          this.pipeline.put(volume, chunk, { generation: volume.headGeneration, slot: target.slot, checksums: target.checksums, epoch: -1 });
         }
       }
     });
@@ -456,19 +344,17 @@ export class Engine implements EngineApi {
 
   async clone(snapshotId: number, options: { sizeBytes?: number } = {}): Promise<VolumeInfo> {
     this.checkWritable();
-    const snapshot = this.liveSnapshot(snapshotId);
+    const snapshot = this.views.liveSnapshot(snapshotId);
     const source = this.state.volume(snapshot.volumeId);
     const sizeBytes = Math.max(snapshot.sizeBytes, options.sizeBytes ?? 0);
     checkVolumeSize(sizeBytes);
-    if (this.state.volumes.size >= limits.volumesMax) {
-      throw new StrataError('LIMIT_EXCEEDED', `a pool holds at most ${limits.volumesMax} volumes`);
-    }
+    this.checkVolumeCount();
     const depth = this.state.cloneDepth(source) + 1;
     if (depth > limits.cloneDepthMax) {
       throw new StrataError('LIMIT_EXCEEDED', `clone depth would exceed ${limits.cloneDepthMax}; flatten volume ${source.id} first`);
     }
     const volumeId = this.state.nextVolumeId;
-    this.change({
+    this.pipeline.change({
       op: 'volume-create',
       volumeId,
       sizeBytes,
@@ -482,48 +368,17 @@ export class Engine implements EngineApi {
 
   flatten(volumeId: number): EngineJob {
     this.checkWritable();
-    const volume = this.liveVolume(volumeId);
-    const existing = [...this.running].find((job) => job.kind === 'flatten' && job.targetId === volumeId);
-    if (existing !== undefined) return existing;
-    return this.startJob('flatten', volume.id, (job) => this.runFlatten(job, volume));
+    return this.jobRunner.flatten(this.views.liveVolume(volumeId));
   }
 
   diff(from: ViewRef | null, to: ViewRef): ByteRange[] {
     this.checkUsable();
-    const target = this.resolveView(to);
-    let chunks: Iterable<number>;
-    if (from === null) {
-      chunks = this.blockStatus(to, 0, target.sizeBytes)
-        .filter((extent) => !extent.hole)
-        .flatMap((extent) => {
-          const first = Math.floor(extent.offsetBytes / this.chunkSizeBytes);
-          const last = Math.ceil((extent.offsetBytes + extent.lengthBytes) / this.chunkSizeBytes);
-          return Array.from({ length: last - first }, (_, i) => first + i);
-        });
-    } else {
-      const base = this.resolveView(from);
-      if (base.volume !== target.volume) {
-        throw new StrataError('INVALID_ARGUMENT', 'a diff compares two views of the same volume');
-      }
-      const low = Math.min(base.generation, target.generation);
-      const high = Math.max(base.generation, target.generation);
-      chunks = [...target.volume.map.chunksChangedIn(low, high)].sort((a, b) => a - b);
-    }
-    const sizeBytes = target.sizeBytes;
-    const ranges: ByteRange[] = [];
-    for (const chunk of chunks) {
-      const start = chunk * this.chunkSizeBytes;
-      if (start >= sizeBytes) continue;
-      const end = Math.min(start + this.chunkSizeBytes, sizeBytes);
-      const last = ranges[ranges.length - 1];
-      if (last !== undefined && last.offsetBytes + last.lengthBytes === start) last.lengthBytes += end - start;
-      else ranges.push({ offsetBytes: start, lengthBytes: end - start });
-    }
-    return ranges;
+    const target = this.views.resolve(to);
+    return this.views.diff(from === null ? null : this.views.resolve(from), target);
   }
 
   jobs(): EngineJob[] {
-    return [...this.running];
+    return this.jobRunner.list();
   }
 
   async fsck(): Promise<FsckReport> {
@@ -537,593 +392,42 @@ export class Engine implements EngineApi {
     });
   }
 
-  // ---- views and lookups ------------------------------------------------------------------
+  // ---- admission and checks ---------------------------------------------------------------
 
-  private resolveView(view: ViewRef): ResolvedView {
-    if ('volumeId' in view) {
-      const volume = this.liveVolume(view.volumeId);
-      return { volume, generation: volume.headGeneration, sizeBytes: volume.sizeBytes, writable: true };
-    }
-    const snapshot = this.liveSnapshot(view.snapshotId);
-    return { volume: this.liveVolume(snapshot.volumeId), generation: snapshot.generation, sizeBytes: snapshot.sizeBytes, writable: false };
-  }
-
-  /** The entry a view sees for a chunk: one ordered lookup per clone level (V1). */
-  private lookup(volume: Volume, generation: number, chunk: number): Entry | undefined {
-    let current = volume;
-    let currentGeneration = generation;
-    for (;;) {
-      const entry = current.map.visible(chunk, currentGeneration);
-      if (entry !== undefined) return entry;
-      const origin = current.origin;
-      if (origin === null || chunk * this.chunkSizeBytes >= origin.sizeBytes) return undefined;
-      current = this.state.volume(origin.volumeId);
-      currentGeneration = origin.generation;
-    }
-  }
-
-  /** True if some view of `clone` would read `chunk` from its origin. */
-  private readsThrough(clone: Volume, chunk: number): boolean {
-    const first = clone.map.entries(chunk)?.[0];
-    const lowestView = clone.snapshotGenerations.length > 0 ? clone.snapshotGenerations[0] : clone.headGeneration;
-    return first === undefined || first.generation > lowestView;
-  }
-
-  /** Chunks in [start, end) that have an entry in the view's volume or any origin, ascending. */
-  private candidateChunks(view: ResolvedView, start: number, end: number): number[] {
-    const low = Math.floor(start / this.chunkSizeBytes);
-    const high = Math.ceil(end / this.chunkSizeBytes);
-    let chunks = view.volume.map.chunksInRange(low, high);
-    let limitChunk = high;
-    for (let origin = view.volume.origin; origin !== null; origin = this.state.volume(origin.volumeId).origin) {
-      limitChunk = Math.min(limitChunk, Math.ceil(origin.sizeBytes / this.chunkSizeBytes));
-      const more = this.state.volume(origin.volumeId).map.chunksInRange(low, limitChunk);
-      if (more.length > 0) chunks = [...new Set([...chunks, ...more])].sort((a, b) => a - b);
-    }
-    return chunks;
-  }
-
-  private forEachChunk(offsetBytes: number, lengthBytes: number, visit: (chunk: number, inChunk: number, outOffset: number, length: number) => void): void {
-    let position = offsetBytes;
-    const end = offsetBytes + lengthBytes;
-    while (position < end) {
-      const chunk = Math.floor(position / this.chunkSizeBytes);
-      const inChunk = position - chunk * this.chunkSizeBytes;
-      const length = Math.min(this.chunkSizeBytes - inChunk, end - position);
-      visit(chunk, inChunk, position - offsetBytes, length);
-      position += length;
-    }
-  }
-
-  /**
-   * Reads part of one chunk and verifies the checksum of every sector it touches (C1). A
-   * mismatch caused by a concurrent change (in-place write, slot reuse after delete) is retried
-   * against the current entry; a mismatch that persists is CHECKSUM_MISMATCH, never data.
-   */
-  private async readChunk(view: ResolvedView, chunk: number, entry: Entry, inChunk: number, out: Buffer): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const firstSector = Math.floor(inChunk / sectorBytes);
-      const endSector = Math.ceil((inChunk + out.length) / sectorBytes);
-      const checksums = entry.checksums!;
-      const expected = checksums.slice(firstSector, endSector);
-      const aligned = inChunk % sectorBytes === 0 && out.length % sectorBytes === 0;
-      const target = aligned ? out : Buffer.allocUnsafe((endSector - firstSector) * sectorBytes);
-      await this.readFully(target, entry.slot * this.chunkSizeBytes + firstSector * sectorBytes);
-      this.overwrites.patch(entry.slot, firstSector, target);
-      if (sectorsMatch(target, expected)) {
-        if (!aligned) target.copy(out, 0, inChunk - firstSector * sectorBytes, inChunk - firstSector * sectorBytes + out.length);
-        return;
-      }
-      const lock = view.volume.locks.get(chunk);
-      if (lock !== undefined) await lock;
-      const current = this.lookup(view.volume, view.generation, chunk);
-      const changed = current !== entry || current.checksums === null || !sameChecksums(expected, current.checksums, firstSector);
-      if (!changed && attempt >= 1) {
-        throw new StrataError('CHECKSUM_MISMATCH', `checksum mismatch in volume ${view.volume.id} chunk ${chunk} (slot ${entry.slot})`, {
-          volumeId: view.volume.id,
-          chunk,
-          slot: entry.slot,
-        });
-      }
-      if (current === undefined || current.slot === tombstoneSlot) {
-        out.fill(0);
-        return;
-      }
-      entry = current;
-    }
-  }
-
-  private async readFully(target: Buffer, position: number): Promise<void> {
-    const got = await this.data.read(target, 0, target.length, position);
-    if (got < target.length) target.fill(0, got);
-  }
-
-  // ---- writes -----------------------------------------------------------------------------
-
-  private async enterWrite(volumeId: number, offsetBytes: number, lengthBytes: number): Promise<Volume> {
+  private async admit(volumeId: number, offsetBytes: number, lengthBytes: number): Promise<Volume> {
     this.checkWritable();
-    let volume = this.liveVolume(volumeId);
-    checkRange(volume.sizeBytes, offsetBytes, lengthBytes);
-    while (this.poolGate !== null || volume.gate !== null) {
-      await (this.poolGate ?? volume.gate)!.promise;
+    checkRange(this.views.liveVolume(volumeId).sizeBytes, offsetBytes, lengthBytes);
+    return this.admission.admit(() => {
       this.checkUsable();
-      volume = this.liveVolume(volumeId);
-    }
-    this.inflight++;
-    volume.inflight++;
-    return volume;
+      return this.views.liveVolume(volumeId);
+    });
   }
 
-  private leaveWrite(volume: Volume): void {
-    this.inflight--;
-    volume.inflight--;
-    if (this.inflight === 0 && this.drained !== null) this.drained.open();
-    if (volume.inflight === 0 && volume.drained !== null) volume.drained.open();
-  }
-
-  private async lockChunk(volume: Volume, chunk: number): Promise<() => void> {
-    for (let held = volume.locks.get(chunk); held !== undefined; held = volume.locks.get(chunk)) await held;
-    const gate = new Gate();
-    volume.locks.set(chunk, gate.promise);
-    return () => {
-      volume.locks.delete(chunk);
-      gate.open();
-    };
-  }
-
-  /**
-   * Writes part of one chunk. In place if the head owns the chunk and it was allocated in
-   * this epoch (no committed entry can point at it, D3); otherwise into a fresh slot, copying
-   * the untouched part of the chunk the head currently sees.
-   */
-  private async writeChunk(volume: Volume, chunk: number, inChunk: number, piece: Buffer): Promise<void> {
-    const unlock = await this.lockChunk(volume, chunk);
-    try {
-      const head = volume.map.at(chunk, volume.headGeneration);
-      if (head !== undefined && head.slot !== tombstoneSlot) {
-        if (head.epoch === this.epoch) {
-          await this.writeInPlace(volume, chunk, head, inChunk, piece);
-          return;
-        }
-        if (this.mayLogOverwrite(head, piece.length)) {
-          await this.logOverwrite(volume, chunk, head, inChunk, piece);
-          return;
-        }
-      }
-      const visible = head ?? this.lookup(volume, volume.headGeneration, chunk);
-      const whole = inChunk === 0 && piece.length === this.chunkSizeBytes;
-      // Always a whole chunk: a slot may hold an older chunk's bytes, and one extent per chunk
-      // keeps later in-place writes cheap (writing sparse pieces measured slower).
-      const slot = this.allocator.allocate();
-      assert(!this.overwrites.hasPending(slot), `slot ${slot} reused while overwrites of it are pending`);
-      let checksums: Uint32Array;
-      try {
-        let image: Buffer;
-        if (whole) {
-          image = piece;
-          checksums = sectorChecksums(image, 0, this.sectorsPerChunk);
-        } else {
-          image = Buffer.alloc(this.chunkSizeBytes);
-          checksums = new Uint32Array(this.sectorsPerChunk).fill(zeroSectorChecksum);
-          if (visible !== undefined && visible.slot !== tombstoneSlot) {
-            await this.readVerified(volume, chunk, visible, image);
-            checksums.set(visible.checksums!);
-          }
-          piece.copy(image, inChunk);
-          const firstSector = Math.floor(inChunk / sectorBytes);
-          const endSector = Math.ceil((inChunk + piece.length) / sectorBytes);
-          checksums.set(sectorChecksums(image, firstSector, endSector), firstSector);
-        }
-        await this.data.write(image, slot * this.chunkSizeBytes);
-      } catch (error) {
-        // Unreferenced again: parked, and free after the next commit.
-        this.allocator.dereference(slot);
-        throw ioError(error);
-      }
-      this.putEntry(volume, chunk, { generation: volume.headGeneration, slot, checksums, epoch: this.epoch });
-    } finally {
-      unlock();
-    }
-  }
-
-  private async writeInPlace(volume: Volume, chunk: number, entry: Entry, inChunk: number, piece: Buffer): Promise<void> {
-    const firstSector = Math.floor(inChunk / sectorBytes);
-    const endSector = Math.ceil((inChunk + piece.length) / sectorBytes);
-    let image = piece;
-    if (inChunk % sectorBytes !== 0 || piece.length % sectorBytes !== 0) {
-      image = Buffer.allocUnsafe((endSector - firstSector) * sectorBytes);
-      const position = entry.slot * this.chunkSizeBytes + firstSector * sectorBytes;
-      await this.readFully(image, position);
-      if (!sectorsMatch(image, entry.checksums!.subarray(firstSector, endSector))) {
-        throw new StrataError('CHECKSUM_MISMATCH', `checksum mismatch in volume ${volume.id} chunk ${chunk} (slot ${entry.slot})`);
-      }
-      piece.copy(image, inChunk - firstSector * sectorBytes);
-    }
-    try {
-      await this.data.write(image, entry.slot * this.chunkSizeBytes + firstSector * sectorBytes);
-    } catch (error) {
-      throw ioError(error);
-    }
-    entry.checksums!.set(sectorChecksums(image, 0, endSector - firstSector), firstSector);
-    this.markDirty(volume.id, chunk, entry.generation);
-  }
-
-  /**
-   * A small write to a durable chunk that only the head sees goes through the overwrite log
-   * (D8) instead of copying the chunk; a shared slot (revert, flatten) is never changed in place.
-   */
-  private mayLogOverwrite(head: Entry, lengthBytes: number): boolean {
-    return (
-      lengthBytes <= this.chunkSizeBytes * limits.overwriteChunkFractionMax &&
-      this.allocator.refcount(head.slot) === 1 &&
-      this.overwrites.bytes < limits.overwriteBytesMax
-    );
-  }
-
-  private async logOverwrite(volume: Volume, chunk: number, entry: Entry, inChunk: number, piece: Buffer): Promise<void> {
-    const firstSector = Math.floor(inChunk / sectorBytes);
-    const endSector = Math.ceil((inChunk + piece.length) / sectorBytes);
-    let image = piece;
-    if (inChunk % sectorBytes !== 0 || piece.length % sectorBytes !== 0) {
-      image = Buffer.allocUnsafe((endSector - firstSector) * sectorBytes);
-      await this.readFully(image, entry.slot * this.chunkSizeBytes + firstSector * sectorBytes);
-      this.overwrites.patch(entry.slot, firstSector, image);
-      if (!sectorsMatch(image, entry.checksums!.subarray(firstSector, endSector))) {
-        throw new StrataError('CHECKSUM_MISMATCH', `checksum mismatch in volume ${volume.id} chunk ${chunk} (slot ${entry.slot})`);
-      }
-      piece.copy(image, inChunk - firstSector * sectorBytes);
-    }
-    this.overwrites.put(entry.slot, firstSector, image);
-    // A fresh array: an entry may share its checksums object with an entry that no longer shares its slot.
-    const checksums = Uint32Array.from(entry.checksums!);
-    checksums.set(sectorChecksums(image, 0, endSector - firstSector), firstSector);
-    entry.checksums = checksums;
-    this.markDirty(volume.id, chunk, entry.generation);
-    if (this.overwrites.openBytes >= limits.overwriteBytesCommitAbove) this.flush().catch(() => undefined);
-  }
-
-  /** Reads a whole chunk for copy-on-write, verifying every sector. */
-  private async readVerified(volume: Volume, chunk: number, entry: Entry, image: Buffer): Promise<void> {
-    await this.readFully(image, entry.slot * this.chunkSizeBytes);
-    this.overwrites.patch(entry.slot, 0, image);
-    if (!sectorsMatch(image, entry.checksums!)) {
-      throw new StrataError('CHECKSUM_MISMATCH', `checksum mismatch in volume ${volume.id} chunk ${chunk} (slot ${entry.slot})`);
-    }
-  }
-
-  /** Trim and write-zeroes: whole chunks become holes (metadata only); partial chunks are written. */
   private async zeroRange(volumeId: number, offsetBytes: number, lengthBytes: number, noHole: boolean): Promise<void> {
-    const volume = await this.enterWrite(volumeId, offsetBytes, lengthBytes);
+    const volume = await this.admit(volumeId, offsetBytes, lengthBytes);
     try {
-      const work: Promise<void>[] = [];
-      this.forEachChunk(offsetBytes, lengthBytes, (chunk, inChunk, _offset, length) => {
-        work.push(this.zeroChunk(volume, chunk, inChunk, length, noHole));
-      });
-      await Promise.all(work);
+      await this.io.zeroRange(volume, offsetBytes, lengthBytes, noHole);
     } finally {
-      this.leaveWrite(volume);
+      this.admission.leave(volume);
     }
   }
 
-  private async zeroChunk(volume: Volume, chunk: number, inChunk: number, length: number, noHole: boolean): Promise<void> {
-    const chunkEnd = Math.min(this.chunkSizeBytes, volume.sizeBytes - chunk * this.chunkSizeBytes);
-    const wholeChunk = inChunk === 0 && length >= chunkEnd;
-    if (noHole || !wholeChunk) {
-      const visible = this.lookup(volume, volume.headGeneration, chunk);
-      if (!noHole && (visible === undefined || visible.slot === tombstoneSlot)) return;
-      await this.writeChunk(volume, chunk, inChunk, Buffer.alloc(length));
-      return;
-    }
-    const unlock = await this.lockChunk(volume, chunk);
-    try {
-      const head = volume.map.at(chunk, volume.headGeneration);
-      if (this.inheritsData(volume, chunk)) {
-        if (head === undefined || head.slot !== tombstoneSlot) this.putEntry(volume, chunk, tombstone(volume.headGeneration));
-      } else if (head !== undefined) {
-        this.removeEntry(volume, chunk, volume.headGeneration);
-      }
-    } finally {
-      unlock();
-    }
-  }
-
-  /** True if, without its head entry, the head would read data for this chunk. */
-  private inheritsData(volume: Volume, chunk: number): boolean {
-    const older = volume.map.visible(chunk, volume.headGeneration - 1);
-    if (older !== undefined) return older.slot !== tombstoneSlot;
-    const origin = volume.origin;
-    if (origin === null || chunk * this.chunkSizeBytes >= origin.sizeBytes) return false;
-    const inherited = this.lookup(this.state.volume(origin.volumeId), origin.generation, chunk);
-    return inherited !== undefined && inherited.slot !== tombstoneSlot;
-  }
-
-  // ---- map changes and commits ------------------------------------------------------------
-
-  /** Puts an entry whose slot reference the caller already holds; drops the replaced one's. */
-  private putEntry(volume: Volume, chunk: number, entry: Entry): void {
-    const replaced = volume.map.put(chunk, entry);
-    if (replaced !== undefined && replaced.slot !== tombstoneSlot) this.allocator.dereference(replaced.slot);
-    this.markDirty(volume.id, chunk, entry.generation);
-  }
-
-  private removeEntry(volume: Volume, chunk: number, generation: number): void {
-    const removed = volume.map.remove(chunk, generation);
-    if (removed === undefined) return;
-    if (removed.slot !== tombstoneSlot) this.allocator.dereference(removed.slot);
-    this.markDirty(volume.id, chunk, generation);
-  }
-
-  private markDirty(volumeId: number, chunk: number, generation: number): void {
-    let byGeneration = this.dirty.get(volumeId);
-    if (byGeneration === undefined) {
-      byGeneration = new Map();
-      this.dirty.set(volumeId, byGeneration);
-    }
-    let chunks = byGeneration.get(generation);
-    if (chunks === undefined) {
-      chunks = new Set();
-      byGeneration.set(generation, chunks);
-    }
-    if (chunks.has(chunk)) return;
-    chunks.add(chunk);
-    if (++this.dirtyCount === limits.dirtyEntriesCommitAbove) this.flush().catch(() => undefined);
-  }
-
-  private change(change: StructuralChange): void {
-    this.state.apply(change);
-    this.structural.push(change);
-  }
-
-  /**
-   * One commit (D1–D3): hold new writes, wait for in-flight ones, capture every change since the
-   * last commit and start a new epoch, let writes go on; then sync the data file, and only
-   * then append and sync the journal frame (or write a checkpoint). Slots freed by the
-   * captured changes become reusable after that (D5).
-   */
-  private async commit(): Promise<void> {
-    this.checkUsable();
-    const gate = new Gate();
-    this.poolGate = gate;
-    let batch: Batch | null;
-    let image: { parts: Buffer[]; bytes: number } | null = null;
-    try {
-      await this.drainPool();
-      batch = this.capture();
-      if (this.checkpointWanted || this.log.wantsCheckpoint(limits.journalBytesCheckpointAbove)) image = this.checkpointImage();
-      this.epoch++;
-    } finally {
-      this.poolGate = null;
-      gate.open();
-    }
-    if (batch === null && image === null) return;
-    let overwrites: OverwriteBatch | null = null;
-    try {
-      if (batch !== null && batch.overwrites.length > 0) {
-        overwrites = await this.overwrites.write(batch.overwrites);
-        const records = this.encodeOverwrites(overwrites);
-        (image ?? batch).parts.push(records);
-        (image ?? batch).bytes += records.length;
-      }
-      await this.data.sync();
-      if (image !== null) {
-        await this.log.checkpoint(image.parts, image.bytes);
-        this.checkpointWanted = false;
-      } else {
-        await this.log.append(batch!.parts, batch!.bytes);
-      }
-      // D8: in place before this commit resolves, so the next commit's data sync covers them;
-      // and before the parked slots are released, so no apply lands in a reused slot.
-      if (overwrites !== null) await this.overwrites.apply(overwrites);
-    } catch (error) {
-      if (overwrites !== null) this.overwrites.abandon(overwrites);
-      this.failure = ioError(error);
-      throw this.failure;
-    }
-    if (batch !== null) this.allocator.release(batch.parked);
-  }
-
-  private encodeOverwrites(batch: OverwriteBatch): Buffer {
-    const records = Buffer.allocUnsafe(batch.frameRecords.length * overwriteRecordBytes);
-    let offset = 0;
-    for (const record of batch.frameRecords) offset = encodeOverwrite(records, offset, record);
-    return records;
-  }
-
-  private async drainPool(): Promise<void> {
-    while (this.inflight > 0) {
-      this.drained = new Gate();
-      await this.drained.promise;
-      this.drained = null;
-    }
-  }
-
-  private capture(): Batch | null {
-    if (this.structural.length === 0 && this.dirtyCount === 0) return null;
-    const parts: Buffer[] = this.structural.map(encodeStructural);
-    let bytes = parts.reduce((sum, part) => sum + part.length, 0);
-    const records = Buffer.allocUnsafe(this.dirtyCount * putRecordBytes(this.sectorsPerChunk, false));
-    let offset = 0;
-    for (const [volumeId, byGeneration] of this.dirty) {
-      const volume = this.state.volumes.get(volumeId);
-      if (volume === undefined) continue;
-      for (const [generation, chunks] of byGeneration) {
-        for (const chunk of chunks) {
-          const entry = volume.map.at(chunk, generation);
-          offset =
-            entry === undefined
-              ? encodeRemove(records, offset, volumeId, chunk, generation)
-              : encodePut(records, offset, volumeId, chunk, generation, entry.slot, entry.checksums);
-        }
-      }
-    }
-    parts.push(records.subarray(0, offset));
-    bytes += offset;
-    this.structural = [];
-    this.dirty = new Map();
-    this.dirtyCount = 0;
-    return { parts, bytes, parked: this.allocator.takeParked(), overwrites: this.overwrites.capture() };
-  }
-
-  /** The whole metadata, for a checkpoint: state JSON then one put record per entry. */
-  private checkpointImage(): { parts: Buffer[]; bytes: number } {
-    const json = Buffer.from(this.state.toJson(), 'utf8');
-    const head = Buffer.alloc(4);
-    head.writeUInt32LE(json.length, 0);
-    let entries = 0;
-    for (const volume of this.state.volumes.values()) entries += volume.map.size;
-    const records = Buffer.allocUnsafe(entries * putRecordBytes(this.sectorsPerChunk, false));
-    let offset = 0;
-    for (const volume of this.state.volumes.values()) {
-      for (const [chunk, entry] of volume.map.all()) {
-        offset = encodePut(records, offset, volume.id, chunk, entry.generation, entry.slot, entry.checksums);
-      }
-    }
-    const parts = [head, json, records.subarray(0, offset)];
-    return { parts, bytes: 4 + json.length + offset };
-  }
-
-  /** Holds new writes to `volumes`, waits for their in-flight writes, runs `body`, releases. */
-  private async fence(volumes: Volume[], body: () => void): Promise<void> {
-    const gates = volumes.map(() => new Gate());
-    // Wait for any fence already held on these volumes, then hold our own.
-    for (;;) {
-      const held = volumes.find((volume) => volume.gate !== null);
-      if (held === undefined) break;
-      await held.gate!.promise;
-    }
-    volumes.forEach((volume, i) => (volume.gate = gates[i]));
-    try {
-      for (const volume of volumes) {
-        while (volume.inflight > 0) {
-          volume.drained = new Gate();
-          await volume.drained.promise;
-          volume.drained = null;
-        }
-      }
+  /** A fence over live volumes of this pool (G1): `body` runs with their writes drained. */
+  private fence(volumes: Volume[], body: () => void): Promise<void> {
+    const check = () => {
       this.checkUsable();
       for (const volume of volumes) {
-        if (volume.state !== 'available' || this.state.volumes.get(volume.id) !== volume) {
-          throw new StrataError('NOT_FOUND', `volume ${volume.id} was deleted`);
-        }
+        if (this.state.volumes.get(volume.id) !== volume) throw new StrataError('NOT_FOUND', `volume ${volume.id} was deleted`);
       }
-      body();
-    } finally {
-      volumes.forEach((volume, i) => {
-        volume.gate = null;
-        gates[i].open();
-      });
-    }
+    };
+    return this.admission.fence(volumes, check, body);
   }
 
-  // ---- background jobs --------------------------------------------------------------------
-
-  private startJob(kind: EngineJob['kind'], targetId: number, run: (job: Job) => Promise<void>): Job {
-    const job = new Job(kind, targetId);
-    this.running.add(job);
-    job.done = (async () => {
-      await Promise.resolve();
-      try {
-        await run(job);
-      } finally {
-        this.running.delete(job);
-      }
-    })();
-    job.done.catch(() => undefined);
-    return job;
-  }
-
-  private resumeJobs(): void {
-    for (const volume of this.state.volumes.values()) {
-      if (volume.state === 'deleting') this.startJob('delete-volume', volume.id, (job) => this.runDeleteVolume(job, volume));
-    }
-    for (const snapshot of this.state.snapshots.values()) {
-      const volume = this.state.volumes.get(snapshot.volumeId);
-      if (snapshot.state === 'deleting' && volume?.state === 'available') {
-        this.startJob('delete-snapshot', snapshot.id, (job) => this.runDeleteSnapshot(job, snapshot));
-      }
-    }
-    for (const volume of this.state.volumes.values()) {
-      if (volume.state === 'available' && this.state.cloneDepth(volume) > limits.cloneDepthFlattenAbove) this.flatten(volume.id);
+  private checkVolumeCount(): void {
+    if (this.state.volumes.size >= limits.volumesMax) {
+      throw new StrataError('LIMIT_EXCEEDED', `a pool holds at most ${limits.volumesMax} volumes`);
     }
   }
-
-  /** Runs `step` over items in slices, yielding to foreground I/O between slices. */
-  private async inSlices<T>(job: Job, items: T[], step: (item: T) => void): Promise<void> {
-    for (let start = 0; start < items.length; start += limits.jobEntriesPerStep) {
-      this.checkUsable();
-      if (this.stopping) throw new StrataError('CLOSED', 'the engine is closing; the job resumes when the pool is opened again');
-      const end = Math.min(items.length, start + limits.jobEntriesPerStep);
-      for (let i = start; i < end; i++) step(items[i]);
-      job.advance(end - start);
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  }
-
-  /** Deletes a snapshot in O(entries it may hold alone): those in (previous live view, its generation]. */
-  private async runDeleteSnapshot(job: Job, snapshot: Snapshot): Promise<void> {
-    const volume = this.state.volume(snapshot.volumeId);
-    for (const clone of this.state.clonesOf(volume.id, snapshot.generation)) {
-      if (clone.state === 'available') await this.flatten(clone.id).done;
-    }
-    volume.removeLiveGeneration(snapshot.generation);
-    const below = volume.greatestLiveBelow(snapshot.generation);
-    const candidates = volume.map.entriesInGenerations(below, snapshot.generation);
-    job.addTotal(candidates.length);
-    const stillHere = () => this.state.snapshots.get(snapshot.id) === snapshot;
-    await this.inSlices(job, candidates, ([chunk, generation]) => {
-      if (!stillHere()) return; // the whole volume was deleted meanwhile
-      const entry = volume.map.at(chunk, generation);
-      if (entry !== undefined && volume.isGarbage(chunk, entry)) this.removeEntry(volume, chunk, generation);
-    });
-    if (stillHere()) this.change({ op: 'snapshot-delete', snapshotId: snapshot.id });
-    await this.flush();
-  }
-
-  private async runDeleteVolume(job: Job, volume: Volume): Promise<void> {
-    for (const clone of this.state.clonesOf(volume.id)) {
-      if (clone.state === 'available') {
-        await this.flatten(clone.id).done;
-      } else {
-        // A clone being deleted still names this volume as its origin: let it go first.
-        const deleting = [...this.running].find((other) => other.kind === 'delete-volume' && other.targetId === clone.id);
-        await deleting?.done.catch(() => undefined);
-      }
-    }
-    // A flatten of this volume stops at its next slice (the volume is deleting); let it.
-    const flattening = [...this.running].find((other) => other.kind === 'flatten' && other.targetId === volume.id);
-    await flattening?.done.catch(() => undefined);
-    // Wait out writes that passed the gate before the volume was marked deleting.
-    await this.fence([volume], () => undefined).catch(() => undefined);
-    const entries = [...volume.map.all()].map(([chunk, entry]) => [chunk, entry.generation] as const);
-    job.addTotal(entries.length);
-    await this.inSlices(job, entries, ([chunk, generation]) => this.removeEntry(volume, chunk, generation));
-    this.change({ op: 'volume-delete', volumeId: volume.id });
-    await this.flush();
-  }
-
-  /** Gives a clone its own generation-0 entries for everything it reads through its origin. */
-  private async runFlatten(job: Job, volume: Volume): Promise<void> {
-    const origin = volume.origin;
-    if (origin === null) return;
-    const source = this.state.volume(origin.volumeId);
-    const sourceView: ResolvedView = { volume: source, generation: origin.generation, sizeBytes: origin.sizeBytes, writable: false };
-    const chunks = this.candidateChunks(sourceView, 0, origin.sizeBytes);
-    job.addTotal(chunks.length);
-    await this.inSlices(job, chunks, (chunk) => {
-      if (volume.state !== 'available') return; // being deleted: nothing left to flatten for
-      if (volume.map.at(chunk, 0) !== undefined || !this.readsThrough(volume, chunk)) return;
-      const entry = this.lookup(source, origin.generation, chunk);
-      if (entry === undefined || entry.slot === tombstoneSlot) return;
-      this.allocator.reference(entry.slot);
-      this.putEntry(volume, chunk, { generation: 0, slot: entry.slot, checksums: entry.checksums, epoch: -1 });
-    });
-    if (volume.state === 'available' && this.state.volumes.get(volume.id) === volume) {
-      this.change({ op: 'flatten-done', volumeId: volume.id });
-    }
-    await this.flush();
-  }
-
-  // ---- checks -----------------------------------------------------------------------------
 
   private checkWritable(): void {
     this.checkUsable();
@@ -1132,99 +436,12 @@ export class Engine implements EngineApi {
 
   private checkUsable(): void {
     if (this.closed) throw new StrataError('CLOSED');
-    if (this.failure !== null) throw this.failure;
-  }
-
-  private liveVolume(volumeId: number): Volume {
-    const volume = this.state.volume(volumeId);
-    if (volume.state !== 'available') throw new StrataError('NOT_FOUND', `volume ${volumeId} is being deleted`);
-    return volume;
-  }
-
-  private liveSnapshot(snapshotId: number): Snapshot {
-    const snapshot = this.state.snapshot(snapshotId);
-    if (snapshot.state !== 'available') throw new StrataError('NOT_FOUND', `snapshot ${snapshotId} is being deleted`);
-    return snapshot;
-  }
-
-  private *allReferencedSlots(): Generator<number> {
-    for (const volume of this.state.volumes.values()) {
-      for (const [, entry] of volume.map.all()) if (entry.slot !== tombstoneSlot) yield entry.slot;
-    }
+    if (this.pipeline.failure !== null) throw this.pipeline.failure;
   }
 }
 
-// ---- helpers ------------------------------------------------------------------------------
-
-/** Applies one unit's map records to `state`; returns the unit's overwrite records (D8). */
-function replayRecords(state: PoolState, payload: Buffer, sectorsPerChunk: number): OverwriteRecord[] {
-  const overwrites: OverwriteRecord[] = [];
-  for (const record of decodeRecords(payload, sectorsPerChunk)) {
-    if (record.type === recordType.structural) {
-      state.apply(record.change);
-      continue;
-    }
-    if (record.type === recordType.overwrite) {
-      overwrites.push(record);
-      continue;
-    }
-    const volume = state.volumes.get(record.volumeId);
-    if (volume === undefined) continue;
-    if (record.type === recordType.put) {
-      volume.map.put(record.chunk, { generation: record.generation, slot: record.slot, checksums: record.checksums, epoch: -1 });
-    } else {
-      volume.map.remove(record.chunk, record.generation);
-    }
+function* referencedSlots(state: PoolState): Generator<number> {
+  for (const volume of state.volumes.values()) {
+    for (const [, entry] of volume.map.all()) if (entry.slot !== tombstoneSlot) yield entry.slot;
   }
-  return overwrites;
-}
-
-function tombstone(generation: number): Entry {
-  return { generation, slot: tombstoneSlot, checksums: null, epoch: -1 };
-}
-
-function checkVolumeSize(sizeBytes: number): void {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < limits.volumeSizeBytesMin || sizeBytes % limits.volumeSizeBytesAlignment !== 0) {
-    throw new StrataError('INVALID_ARGUMENT', `volume size must be a positive multiple of ${limits.volumeSizeBytesAlignment} bytes`);
-  }
-  if (sizeBytes > limits.volumeSizeBytesMax) {
-    throw new StrataError('LIMIT_EXCEEDED', `volume size is limited to ${limits.volumeSizeBytesMax} bytes`);
-  }
-}
-
-function checkRange(sizeBytes: number, offsetBytes: number, lengthBytes: number, lengthBytesMax: number = limits.requestSizeBytesMax): void {
-  if (!Number.isSafeInteger(offsetBytes) || !Number.isSafeInteger(lengthBytes) || offsetBytes < 0 || lengthBytes < 0) {
-    throw new StrataError('INVALID_ARGUMENT', 'offset and length must be non-negative integers');
-  }
-  if (lengthBytes > lengthBytesMax) {
-    throw new StrataError('LIMIT_EXCEEDED', `a request is limited to ${lengthBytesMax} bytes`);
-  }
-  if (offsetBytes + lengthBytes > sizeBytes) {
-    throw new StrataError('OUT_OF_RANGE', `range ${offsetBytes}+${lengthBytes} lies beyond the end (${sizeBytes} bytes)`);
-  }
-}
-
-function sectorChecksums(image: Buffer, firstSector: number, endSector: number): Uint32Array {
-  const checksums = new Uint32Array(endSector - firstSector);
-  for (let sector = firstSector; sector < endSector; sector++) {
-    checksums[sector - firstSector] = crc32(image.subarray(sector * sectorBytes, (sector + 1) * sectorBytes));
-  }
-  return checksums;
-}
-
-function sectorsMatch(image: Buffer, expected: Uint32Array): boolean {
-  for (let i = 0; i < expected.length; i++) {
-    if (crc32(image.subarray(i * sectorBytes, (i + 1) * sectorBytes)) !== expected[i]) return false;
-  }
-  return true;
-}
-
-function sameChecksums(snapshot: Uint32Array, current: Uint32Array, firstSector: number): boolean {
-  for (let i = 0; i < snapshot.length; i++) if (snapshot[i] !== current[firstSector + i]) return false;
-  return true;
-}
-
-function ioError(error: unknown): StrataError {
-  if (error instanceof StrataError) return error;
-  return new StrataError('IO_ERROR', error instanceof Error ? error.message : String(error), { cause: error });
 }
