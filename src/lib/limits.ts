@@ -49,7 +49,10 @@ export const limits = {
     metadataKeyLengthMax: 255,
     metadataValueLengthMax: 1024,
     listLimitDefault: 100,
+    /** Every list page, in every dialect and the native API, holds at most this many rows. */
     listLimitMax: 1000,
+    /** Rows a list filter evaluated outside SQL may read for one request; beyond it the filter is refused. */
+    listScanRowsMax: 100_000,
     /** A job writes its progress to the database at most this often. */
     jobProgressIntervalMs: 250,
     /** Default quotas of a new project; -1 is unlimited. */
@@ -59,6 +62,11 @@ export const limits = {
     quotaGigabytesDefault: -1,
     quotaSnapshotsPerVolumeDefault: 16_384,
     httpBodyBytesMax: 1024 * 1024,
+    /**
+     * A list filter's wildcard pattern (XSKY `q`, ZStack `~=`), in characters: a pattern with
+     * one-character wildcards costs up to text × pattern comparisons per row (src/lib/wildcard.ts).
+     */
+    filterPatternLengthMax: 255,
   },
 
   /** The NBD server's bounds; src/nbd/limits.ts documents each one. */
