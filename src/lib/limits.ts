@@ -62,6 +62,18 @@ export const limits = {
     quotaGigabytesDefault: -1,
     quotaSnapshotsPerVolumeDefault: 16_384,
     httpBodyBytesMax: 1024 * 1024,
+    /** A client has this long from connecting (or its previous response) to send a request's headers; then 408 and close. */
+    httpHeadersTimeoutMs: 10_000,
+    /** …and this long to send the whole request, body included (1 MiB at most). */
+    httpRequestTimeoutMs: 60_000,
+    /** An idle keep-alive connection is closed after this long. */
+    httpKeepAliveTimeoutMs: 5_000,
+    /** A connection with no bytes moving either way for this long is closed, whatever it is doing. */
+    httpSocketIdleTimeoutMs: 120_000,
+    /** How often the header and request timeouts are checked (Node's connectionsCheckingInterval). */
+    httpTimeoutCheckIntervalMs: 1_000,
+    /** Open HTTP connections; beyond it a new connection is closed at once. */
+    httpConnectionCountMax: 1024,
     /**
      * A list filter's wildcard pattern (XSKY `q`, ZStack `~=`), in characters: a pattern with
      * one-character wildcards costs up to text × pattern comparisons per row (src/lib/wildcard.ts).
