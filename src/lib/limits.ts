@@ -74,6 +74,15 @@ export const limits = {
     httpTimeoutCheckIntervalMs: 1_000,
     /** Open HTTP connections; beyond it a new connection is closed at once. */
     httpConnectionCountMax: 1024,
+
+    /** Connecting to PostgreSQL (or waiting for a pooled connection) fails after this long. */
+    postgresConnectTimeoutMs: 10_000,
+    /** PostgreSQL cancels a statement that runs longer (statement_timeout); migrations have none. */
+    postgresStatementTimeoutMs: 30_000,
+    /** PostgreSQL ends a session left idle inside a transaction this long (idle_in_transaction_session_timeout). */
+    postgresIdleInTransactionTimeoutMs: 60_000,
+    /** Pooled PostgreSQL connections per process. */
+    postgresPoolConnectionsMax: 10,
     /**
      * A list filter's wildcard pattern (XSKY `q`, ZStack `~=`), in characters: a pattern with
      * one-character wildcards costs up to text × pattern comparisons per row (src/lib/wildcard.ts).
