@@ -1,6 +1,6 @@
 /**
  * Every list has a maximum page and every pattern filter matches in bounded time, in every
- * dialect and the native API: a project with more rows than `listLimitMax` is listed with
+ * dialect and the native API: a project with more volumes than `listLimitMax` is listed with
  * "all" (XSKY `limit=-1`, DWS without a limit) and with huge limits, and each answer holds at
  * most `listLimitMax` items (clamped or refused, as the platform's reference says); wildcard
  * queries that were exponential (a 24-character XSKY `q`, ZStack `~=`) over long volume names
@@ -8,7 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { collectPage } from '../../src/api/dialects/cinder/parse.js';
 import { gather } from '../../src/api/dialects/dws/lookups.js';
+import { listPage, parseList } from '../../src/api/dialects/xsky/lists.js';
 import type { Caller } from '../../src/core/context.js';
 import type { Page } from '../../src/core/paging.js';
 import { limits } from '../../src/lib/limits.js';
@@ -21,7 +23,9 @@ const rows = max + 5;
 const longA = 'a'.repeat(limits.control.nameLengthMax);
 const longB = `${'a'.repeat(limits.control.nameLengthMax - 1)}b`;
 
-for (const kind of databaseKinds()) {
+// SQLite only: the bounds are the dialects' and core's, the same SQL on both databases, and
+// 1,005 creates on PostgreSQL would add many seconds to the suite.
+for (const kind of databaseKinds().filter((k) => k === 'sqlite')) {
   describe(`bounded lists on ${kind}`, () => {
     let h: Harness;
     let token: string;
@@ -41,10 +45,9 @@ for (const kind of databaseKinds()) {
       const admin: Caller = await h.plane.identity.authenticate(h.adminToken);
       await h.plane.quotas.set(admin, projectId, { volumes: rows + 10 });
       const caller: Caller = await h.plane.identity.authenticate(token);
-      const first = await h.plane.volumes.create(caller, { name: longA, sizeBytes: 4096 });
+      await h.plane.volumes.create(caller, { name: longA, sizeBytes: 4096 });
       await h.plane.volumes.create(caller, { name: longB, sizeBytes: 4096 });
       for (let i = 2; i < rows; i++) await h.plane.volumes.create(caller, { name: `v-${i}`, sizeBytes: 4096 });
-      for (let i = 0; i < rows; i++) await h.plane.snapshots.create(caller, first.id, { name: `s-${i}` });
     });
     after(async () => {
       await h?.close();
@@ -54,8 +57,6 @@ for (const kind of databaseKinds()) {
       for (const limit of ['-1', '1000000', String(Number.MAX_SAFE_INTEGER)]) {
         const volumes = await get(`/xsky/v1/block-volumes/?limit=${limit}`, { 'xms-auth-token': token });
         assert.equal(volumes.block_volumes.length, max, `limit=${limit}`);
-        const snapshots = await get(`/xsky/v1/block-snapshots/?limit=${limit}`, { 'xms-auth-token': token });
-        assert.equal(snapshots.block_snapshots.length, max, `limit=${limit}`);
       }
       // offset pages on past the clamp.
       const rest = await get(`/xsky/v1/block-volumes/?limit=-1&offset=${max}`, { 'xms-auth-token': token });
@@ -89,22 +90,19 @@ for (const kind of databaseKinds()) {
       assert.equal(tooLong.body.error.code, 'SYS.1007');
     });
 
-    test('Cinder and Manila clamp a huge limit to listLimitMax; EVS refuses it and bounds the default', async () => {
+    test('Cinder and Manila clamp a huge limit to listLimitMax; EVS refuses it', async () => {
       const cinder = await get(`/cinder/v3/${projectId}/volumes?limit=1000000`, openstack());
       assert.equal(cinder.volumes.length, max);
       const manila = await get(`/manila/v2/${projectId}/shares?limit=1000000`, { ...openstack(), 'x-openstack-manila-api-version': '2.30' });
       assert.equal(manila.shares.length, max);
-      const evs = await get(`/evs/v2/${projectId}/cloudsnapshots/detail`, openstack());
-      assert.equal(evs.snapshots.length, max);
-      assert.equal(evs.count, rows);
       await get(`/evs/v2/${projectId}/cloudsnapshots/detail?limit=1001`, openstack(), 400);
     });
 
     test('native API: a limit above listLimitMax is refused', async () => {
       const refused = await get('/api/v1/volumes?limit=1000000', { authorization: `Bearer ${token}` }, 400);
       assert.equal(refused.error.code, 'OUT_OF_RANGE');
-      const page = await get(`/api/v1/snapshots?limit=${max}`, { authorization: `Bearer ${token}` });
-      assert.equal(page.snapshots.length, max);
+      const page = await get(`/api/v1/volumes?limit=${max}`, { authorization: `Bearer ${token}` });
+      assert.equal(page.volumes.length, max);
       assert.notEqual(page.next_page_token, null);
     });
 
@@ -136,5 +134,39 @@ describe('DWS lists without a limit ("every row") read at most listLimitMax rows
       assert.equal(result.total, total);
       assert.ok(asked <= max, `limit ${limit}: read ${asked} rows`);
     }
+  });
+});
+
+describe('filters evaluated in a dialect read at most listScanRowsMax rows', () => {
+  /** An endless collection of rows named r-N, counting the rows it hands out. */
+  const endless = () => {
+    const source = { read: 0 };
+    const fetch = async (options: { limit: number; pageToken?: string }): Promise<Page<{ id: string; name: string }>> => {
+      const start = options.pageToken === undefined ? 0 : Number(options.pageToken);
+      const items = Array.from({ length: options.limit }, (_, i) => ({ id: `r-${start + i}`, name: `r-${start + i}` }));
+      source.read += items.length;
+      return { items, nextPageToken: String(start + items.length) };
+    };
+    return { source, fetch };
+  };
+  const scanMax = limits.control.listScanRowsMax;
+
+  test('XSKY q that matches nothing is refused after listScanRowsMax rows', async () => {
+    const { source, fetch } = endless();
+    const plan = parseList({ q: 'name:nothing*' }, { id: 'created_at' }, ['name']);
+    await assert.rejects(
+      listPage(plan, fetch, async (items) => items),
+      (error: Error & { code?: string }) => error.code === 'INVALID_ARGUMENT' && /narrow/.test(error.message),
+    );
+    assert.ok(source.read <= scanMax, `read ${source.read} rows`);
+  });
+
+  test('Cinder filters core cannot evaluate are refused after listScanRowsMax rows', async () => {
+    const { source, fetch } = endless();
+    await assert.rejects(
+      collectPage(fetch, { limit: 10, limitGiven: true, offset: 0 }, { keep: () => false, withCount: false, noun: 'volume' }),
+      (error: Error & { code?: string }) => error.code === 'INVALID_ARGUMENT',
+    );
+    assert.ok(source.read <= scanMax, `read ${source.read} rows`);
   });
 });
