@@ -62,7 +62,7 @@ export const limits = {
     quotaGigabytesDefault: -1,
     quotaSnapshotsPerVolumeDefault: 16_384,
     httpBodyBytesMax: 1024 * 1024,
-    /** A client has this long from connecting (or its previous response) to send a request's headers; then 408 and close. */
+    /** A client has this long to send a request's headers (a new connection: from connecting); then 408 and close. */
     httpHeadersTimeoutMs: 10_000,
     /** …and this long to send the whole request, body included (1 MiB at most). */
     httpRequestTimeoutMs: 60_000,
