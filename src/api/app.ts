@@ -28,6 +28,41 @@ export interface AppOptions {
   plane: ControlPlane;
   dialects?: DialectSettings;
   logger?: boolean | object;
+  /** The HTTP server's timeouts and connection cap; tests shorten them. */
+  http?: Partial<HttpBounds>;
+}
+
+export interface HttpBounds {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  socketIdleTimeoutMs: number;
+  timeoutCheckIntervalMs: number;
+  connectionCountMax: number;
+}
+
+const c = limits.control;
+export const httpBoundsDefault: HttpBounds = {
+  headersTimeoutMs: c.httpHeadersTimeoutMs,
+  requestTimeoutMs: c.httpRequestTimeoutMs,
+  keepAliveTimeoutMs: c.httpKeepAliveTimeoutMs,
+  socketIdleTimeoutMs: c.httpSocketIdleTimeoutMs,
+  timeoutCheckIntervalMs: c.httpTimeoutCheckIntervalMs,
+  connectionCountMax: c.httpConnectionCountMax,
+};
+
+/**
+ * Fastify's server options for the bounds: a client that sends its headers or body slowly
+ * (slowloris), or holds an idle connection, is closed; at most connectionCountMax connections.
+ */
+function serverOptions(bounds: HttpBounds) {
+  return {
+    connectionTimeout: bounds.socketIdleTimeoutMs,
+    keepAliveTimeout: bounds.keepAliveTimeoutMs,
+    requestTimeout: bounds.requestTimeoutMs,
+    // Passed to http.createServer: the header timeout is Node's own, checked every interval.
+    http: { headersTimeout: bounds.headersTimeoutMs, requestTimeout: bounds.requestTimeoutMs, connectionsCheckingInterval: bounds.timeoutCheckIntervalMs },
+  };
 }
 
 /** Bodies are validated strictly (no coercion); query strings and params are coerced from text. */
@@ -42,7 +77,9 @@ function validators() {
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { plane } = options;
+  const bounds: HttpBounds = { ...httpBoundsDefault, ...options.http };
   const app = Fastify({
+    ...serverOptions(bounds),
     logger: options.logger ?? false,
     bodyLimit: limits.control.httpBodyBytesMax,
     // Long path parameters reach the schema (and its field-named error) instead of a bare 414.
@@ -54,6 +91,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // URL errors Fastify raises before routing get the same error body as everything else.
     frameworkErrors: (error, request, reply) => (frameworkErrorSender(request.url) ?? handleError)(error, request, reply),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.maxConnections = bounds.connectionCountMax;
   // JSON only: a text/plain body is refused with 415 instead of failing validation as a string.
   app.removeContentTypeParser('text/plain');
   // A JSON body of `null` is refused here: Fastify uses null for "no body", which optional bodies accept.

@@ -61,7 +61,8 @@ export async function fetchPage<Row extends { seq: number }>(
   options: { limit?: number; pageToken?: string; order?: SortOrder; afterId?: string; offset?: number; withCount?: boolean },
 ): Promise<{ rows: Row[]; nextPageToken: string | null; total?: number }> {
   const order = options.order ?? 'asc';
-  const limit = options.limit ?? limits.control.listLimitDefault;
+  // No page is larger than listLimitMax, whatever a caller asks; the token still continues it.
+  const limit = Math.min(options.limit ?? limits.control.listLimitDefault, limits.control.listLimitMax);
   const column = `${table}.${sort}`;
   const seq = `${table}.seq`;
   let q = query as SelectQueryBuilder<any, any, Row>;

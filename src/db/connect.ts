@@ -2,6 +2,7 @@
  * Opens the metadata database named by a URL and brings its schema to the latest migration.
  * - `sqlite:PATH` (or a bare path): an SQLite file, opened with WAL and a busy timeout.
  * - `postgres://…` / `postgresql://…`: a PostgreSQL pool; several Strata instances may share it.
+ *   Connect, statement and idle-in-transaction timeouts come from limits.ts (postgresPool).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -9,6 +10,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import { StrataError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
 import { type DatabaseKind, migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -63,19 +65,12 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     sqlite.pragma('busy_timeout = 5000');
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   } else {
-    const pool = new pg.Pool({
-      connectionString: target,
-      max: 10,
-      types: {
-        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-      },
-    });
+    const pool = postgresPool(target, limits.control.postgresStatementTimeoutMs);
     pool.on('error', (error) => options.onIdleConnectionError?.(error));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   try {
-    await migrate(db, kind);
+    await migrate(kind === 'sqlite' ? db : postgresMigrationDb(target), kind, kind === 'postgres');
   } catch (error) {
     await db.destroy();
     throw error;
@@ -83,9 +78,39 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   return { kind, db, displayUrl: kind === 'sqlite' ? `sqlite:${resolve(target)}` : redact(target), close: () => db.destroy() };
 }
 
-async function migrate(db: Db, kind: DatabaseKind): Promise<void> {
+/**
+ * A PostgreSQL pool whose connections are bounded: connecting (and waiting for a free
+ * connection) times out, and every session starts with a statement timeout and an
+ * idle-in-transaction timeout, so a stalled server or a forgotten transaction cannot hold a
+ * request, a row lock or a pooled connection for ever.
+ */
+function postgresPool(target: string, statementTimeoutMs: number): pg.Pool {
+  const c = limits.control;
+  return new pg.Pool({
+    connectionString: target,
+    max: c.postgresPoolConnectionsMax,
+    connectionTimeoutMillis: c.postgresConnectTimeoutMs,
+    statement_timeout: statementTimeoutMs,
+    idle_in_transaction_session_timeout: c.postgresIdleInTransactionTimeoutMs,
+    keepAlive: true,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+}
+
+/** Migrations may build indexes over large tables: their own pool, without a statement timeout, ended when they are done. */
+function postgresMigrationDb(target: string): Db {
+  const pool = postgresPool(target, 0);
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** `ownDb`: the migration's own database handle, destroyed when it is done. */
+async function migrate(db: Db, kind: DatabaseKind, ownDb = false): Promise<void> {
   const migrator = new Migrator({ db, provider: migrationProvider(kind) });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await migrator.migrateToLatest().finally(() => (ownDb ? db.destroy() : undefined));
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error');
     const reason = error instanceof Error ? error.message : String(error);

@@ -55,7 +55,10 @@ export const limits = {
     metadataKeyLengthMax: 255,
     metadataValueLengthMax: 1024,
     listLimitDefault: 100,
+    /** Every list page, in every dialect and the native API, holds at most this many rows. */
     listLimitMax: 1000,
+    /** Rows a list filter evaluated outside SQL may read for one request; beyond it the filter is refused. */
+    listScanRowsMax: 100_000,
     /** A job writes its progress to the database at most this often. */
     jobProgressIntervalMs: 250,
     /** Default quotas of a new project; -1 is unlimited. */
@@ -65,6 +68,32 @@ export const limits = {
     quotaGigabytesDefault: -1,
     quotaSnapshotsPerVolumeDefault: 16_384,
     httpBodyBytesMax: 1024 * 1024,
+    /** A client has this long to send a request's headers (a new connection: from connecting); then 408 and close. */
+    httpHeadersTimeoutMs: 10_000,
+    /** …and this long to send the whole request, body included (1 MiB at most). */
+    httpRequestTimeoutMs: 60_000,
+    /** An idle keep-alive connection is closed after this long. */
+    httpKeepAliveTimeoutMs: 5_000,
+    /** A connection with no bytes moving either way for this long is closed, whatever it is doing. */
+    httpSocketIdleTimeoutMs: 120_000,
+    /** How often the header and request timeouts are checked (Node's connectionsCheckingInterval). */
+    httpTimeoutCheckIntervalMs: 1_000,
+    /** Open HTTP connections; beyond it a new connection is closed at once. */
+    httpConnectionCountMax: 1024,
+
+    /** Connecting to PostgreSQL (or waiting for a pooled connection) fails after this long. */
+    postgresConnectTimeoutMs: 10_000,
+    /** PostgreSQL cancels a statement that runs longer (statement_timeout); migrations have none. */
+    postgresStatementTimeoutMs: 30_000,
+    /** PostgreSQL ends a session left idle inside a transaction this long (idle_in_transaction_session_timeout). */
+    postgresIdleInTransactionTimeoutMs: 60_000,
+    /** Pooled PostgreSQL connections per process. */
+    postgresPoolConnectionsMax: 10,
+    /**
+     * A list filter's wildcard pattern (XSKY `q`, ZStack `~=`), in characters: a pattern with
+     * one-character wildcards costs up to text × pattern comparisons per row (src/lib/wildcard.ts).
+     */
+    filterPatternLengthMax: 255,
   },
 
   /** The NBD server's bounds; src/nbd/limits.ts documents each one. */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { buildApp } from '../../src/api/app.js';
+import { buildApp, type HttpBounds } from '../../src/api/app.js';
 import type { DialectSettings } from '../../src/api/dialects/shared.js';
 import { CoreMetrics } from '../../src/core/metrics.js';
 import { ControlPlane } from '../../src/core/plane.js';
@@ -43,7 +43,14 @@ export interface Harness {
 
 export async function createHarness(
   kind: DatabaseKind,
-  options: { chunkSizeBytes?: number; dialects?: DialectSettings; /** Share this database (another instance's); it is not dropped on close. */ sharedDatabase?: TestDatabase } = {},
+  options: {
+    chunkSizeBytes?: number;
+    dialects?: DialectSettings;
+    /** Share this database (another instance's); it is not dropped on close. */
+    sharedDatabase?: TestDatabase;
+    /** The HTTP server's timeouts and connection cap (for tests that listen). */
+    http?: Partial<HttpBounds>;
+  } = {},
 ): Promise<Harness> {
   const testDb: TestDatabase = options.sharedDatabase ?? (await createTestDatabase(kind));
   const database = await openDatabase(testDb.url);
@@ -61,7 +68,7 @@ export async function createHarness(
   });
   await plane.identity.bootstrap(adminPassword);
   await plane.start();
-  const app = await buildApp({ plane, dialects: options.dialects });
+  const app = await buildApp({ plane, dialects: options.dialects, http: options.http });
   await app.ready();
 
   const request: Harness['request'] = async (method, url, opts = {}) => {

@@ -1,14 +1,17 @@
 /**
  * The metadata database survives PostgreSQL ending its idle connections (a server restart, an
  * administrator's pg_terminate_backend): the error is reported, not thrown, and the next query
- * gets a new connection.
+ * gets a new connection. Its sessions are bounded: statement and idle-in-transaction timeouts
+ * on every pooled connection, and a connect timeout against a server that never answers.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { openDatabase, type MetadataDatabase } from '../../src/db/index.js';
+import { limits } from '../../src/lib/limits.js';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../support/databases.js';
 
 describe('PostgreSQL idle connections', { skip: postgresSkipReason() ?? false }, () => {
@@ -40,4 +43,62 @@ describe('PostgreSQL idle connections', { skip: postgresSkipReason() ?? false },
     const { rows } = await sql<{ one: number }>`select 1 as one`.execute(database.db);
     assert.equal(Number(rows[0].one), 1);
   });
+});
+
+describe('PostgreSQL sessions are bounded', { skip: postgresSkipReason() ?? false }, () => {
+  let testDb: TestDatabase;
+  let database: MetadataDatabase;
+  before(async () => {
+    testDb = await createTestDatabase('postgres');
+    database = await openDatabase(testDb.url);
+  });
+  after(async () => {
+    await database?.close();
+    await testDb?.drop();
+  });
+
+  test('every pooled connection has the statement and idle-in-transaction timeouts of limits.ts', async () => {
+    const c = limits.control;
+    // Several at once, so more than one pooled connection answers; one inside a transaction.
+    const shows = Array.from({ length: 4 }, () => sql<{ statement_timeout: string }>`show statement_timeout`.execute(database.db));
+    const inTransaction = database.db.transaction().execute(async (tx) => (await sql<{ idle_in_transaction_session_timeout: string }>`show idle_in_transaction_session_timeout`.execute(tx)).rows[0]);
+    for (const result of await Promise.all(shows)) assert.equal(result.rows[0].statement_timeout, `${c.postgresStatementTimeoutMs / 1000}s`);
+    assert.equal((await inTransaction).idle_in_transaction_session_timeout, `${c.postgresIdleInTransactionTimeoutMs / 60_000}min`);
+  });
+
+  test('a statement longer than the statement timeout is cancelled by the server', async () => {
+    // The session's own timeout, shortened for this transaction only, proves the server enforces it.
+    await assert.rejects(
+      database.db.transaction().execute(async (tx) => {
+        await sql`set local statement_timeout = 200`.execute(tx);
+        await sql`select pg_sleep(5)`.execute(tx);
+      }),
+      /statement timeout/,
+    );
+  });
+});
+
+test('connecting to a server that never answers fails after the connect timeout instead of hanging', async () => {
+  // A TCP listener that accepts and says nothing, as a stalled PostgreSQL would.
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    const patienceMs = limits.control.postgresConnectTimeoutMs + 20_000;
+    const outcome = await Promise.race([
+      openDatabase(`postgres://strata:secret@127.0.0.1:${port}/strata`).then(
+        async (database) => {
+          await database.close();
+          return 'opened';
+        },
+        (error: Error) => `failed: ${error.message}`,
+      ),
+      delay(patienceMs).then(() => 'still waiting'),
+    ]);
+    assert.match(outcome, /^failed: .*timeout/i, `openDatabase against a silent server: ${outcome}`);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  }
 });

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Policy } from '../../src/api/dialects/manila/policy.js';
+import { Policy, ruleDepthMax } from '../../src/api/dialects/manila/policy.js';
 import type { Caller } from '../../src/core/context.js';
 import { adminPassword, createHarness, type Harness, type Response } from '../api/harness.js';
 import { databaseKinds } from '../support/databases.js';
@@ -1178,6 +1178,38 @@ describe('manila policy rules', () => {
     assert.equal(policy.allows('d', caller('admin')), true);
     assert.equal(policy.allows('e', caller('reader')), true);
     assert.equal(policy.allows('f', caller('reader')), true);
+  });
+
+  test('rules that refer to one rule many times are evaluated once each, not 2^depth times', () => {
+    // r0 → r1 twice → r2 twice … → r29: without memoization 2^29 evaluations of r29.
+    const depth = 30;
+    const rules: Record<string, string> = { context_is_admin: 'role:admin' };
+    for (let i = 0; i < depth - 1; i++) rules[`r${i}`] = `(rule:r${i + 1} and rule:r${i + 1}) or (not rule:r${i + 1} and rule:r${i + 1})`;
+    rules[`r${depth - 1}`] = 'role:member';
+    let calls = 0;
+    class CountingPolicy extends Policy {
+      override evaluate(...args: Parameters<Policy['evaluate']>): boolean {
+        calls++;
+        return super.evaluate(...args);
+      }
+    }
+    const policy = new CountingPolicy(rules);
+    assert.equal(policy.allows('r0', caller('member')), true);
+    assert.ok(calls <= 4 * depth + 1, `${calls} rule evaluations for ${depth} rules`);
+    calls = 0;
+    assert.equal(policy.allows('r0', caller('reader')), false);
+    assert.ok(calls <= 4 * depth + 1, `${calls} rule evaluations for ${depth} rules`);
+  });
+
+  test('a rule that refers to itself, or a chain deeper than ruleDepthMax, is refused at load', () => {
+    assert.throws(() => new Policy({ a: 'rule:b', b: 'role:admin or rule:c', c: 'rule:a' }), /refers to itself: rule:a → rule:b → rule:c → rule:a/);
+    assert.throws(() => new Policy({ context_is_admin: 'is_admin:True' }), /refers to itself/);
+    assert.throws(() => new Policy({ a: [['rule:a']] }), /refers to itself/);
+    const chain = (length: number) => Object.fromEntries(Array.from({ length }, (_, i) => [`c${i}`, i === length - 1 ? '@' : `rule:c${i + 1}`]));
+    assert.equal(new Policy(chain(ruleDepthMax + 1)).allows('c0', caller('reader')), true);
+    assert.throws(() => new Policy(chain(ruleDepthMax + 2)), /nested deeper than/);
+    // A reference to a rule that does not exist is no loop: it is false.
+    assert.equal(new Policy({ a: 'rule:missing or rule:missing' }).allows('a', caller('admin')), false);
   });
 
   test('a policy file that does not parse stops the dialect from starting', async () => {

@@ -258,8 +258,11 @@ export async function collectPage<T extends { id: string }>(
   }
   const matches: T[] = [];
   let pageToken: string | undefined;
+  let scanned = 0;
   do {
+    if (scanned >= limits.control.listScanRowsMax) throw invalid(`the filters read more than ${limits.control.listScanRowsMax} rows; narrow them`, 'limit');
     const result = await fetch({ limit: limits.control.listLimitMax, pageToken });
+    scanned += result.items.length;
     for (const item of result.items) if (options.keep(item)) matches.push(item);
     pageToken = result.nextPageToken ?? undefined;
   } while (pageToken !== undefined);

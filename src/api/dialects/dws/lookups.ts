@@ -44,11 +44,12 @@ export interface PageRequest {
 }
 
 /**
- * Rows `skip` to `skip + limit` (every row from `skip` without a limit) of a core list, asking
- * core for pages of at most pageSizeMax rows; `total` counts every row of the list.
+ * Rows `skip` to `skip + limit` of a core list, at most pageSizeMax of them (also without a
+ * limit, DWS's "every row"); `total` counts every row of the list.
  */
 export async function gather<T>(list: (page: PageRequest) => Promise<Page<T>>, options: { limit?: number; skip?: number } = {}): Promise<{ items: T[]; total: number }> {
-  const wanted = options.limit ?? Number.POSITIVE_INFINITY;
+  // DWS lists have no documented maximum; every page is bounded all the same.
+  const wanted = Math.min(options.limit ?? pageSizeMax, pageSizeMax);
   const items: T[] = [];
   let page = await list({ limit: Math.min(pageSizeMax, wanted), offset: options.skip ?? 0, withCount: true });
   const total = page.total ?? 0;

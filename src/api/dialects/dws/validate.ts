@@ -7,13 +7,14 @@
  * letters, digits, `-` and `_`. Snapshot descriptions: at most 256 characters, none of !<>'="&.
  */
 import { StrataError } from '../../../lib/errors.js';
+import { limits } from '../../../lib/limits.js';
 
 export const nameLengthMin = 4;
 export const nameLengthMax = 64;
 export const descriptionLengthMax = 256;
 export const descriptionForbiddenCharacters = `!<>'=&"`;
-/** Largest page DWS lists ask core for at once. */
-export const pageSizeMax = 1000;
+/** Largest page of any DWS list (asked for or not), and of each core read behind it. */
+export const pageSizeMax = limits.control.listLimitMax;
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -145,7 +146,9 @@ function wholeNumber(query: Json, key: string, min: number): number | undefined 
 /** `GET /v1.0/{project_id}/clusters/{cluster_id}/snapshots` query: limit, offset, sort_key, sort_dir. */
 export function parseClusterSnapshotQuery(query: unknown): ClusterSnapshotQuery {
   const q = isObject(query) ? query : {};
-  const limit = wholeNumber(q, 'limit', 1);
+  const given = wholeNumber(q, 'limit', 1);
+  // A larger limit is clamped, so `offset` pages are pages of the rows actually returned.
+  const limit = given === undefined ? undefined : Math.min(given, pageSizeMax);
   const offset = wholeNumber(q, 'offset', 0) ?? 0;
   const sortKey = singleQueryValue(q, 'sort_key');
   if (sortKey !== undefined && !(sortKey in sortKeys)) throw invalid('sort_key', `sort_key must be one of ${Object.keys(sortKeys).join(', ')}`);

@@ -10,7 +10,13 @@
  * literals), combined with `and`, `or`, `not` and parentheses; or the older list form
  * `[["a", "b"], ["c"]]` (outer list or, inner lists and). A file that is not JSON, or a rule
  * that does not parse, stops the dialect from starting, so an operator never runs with a
- * policy other than the one they wrote.
+ * policy other than the one they wrote. So does a rule that refers to itself, through any chain
+ * of `rule:` (or `is_admin:`, which is the `context_is_admin` rule), or a chain of references
+ * deeper than `ruleDepthMax`.
+ *
+ * Evaluation is memoized per decision: each named rule is evaluated at most once, so a file
+ * whose rules refer to one rule many times (`a: rule:b or rule:b`, `b: rule:c or rule:c`, …)
+ * costs the size of the file, not 2^depth.
  *
  * The target of every check is the caller's own project: a Strata token reaches only its own
  * project's resources, so `project_id:%(project_id)s` holds for every caller.
@@ -71,10 +77,17 @@ interface Credentials {
   user_id: string;
 }
 
-type Check = (policy: Policy, credentials: Credentials, depth: number) => boolean;
+/** One decision: whose credentials, and the rules already evaluated for them. */
+interface Decision {
+  policy: Policy;
+  credentials: Credentials;
+  known: Map<string, boolean>;
+}
 
-/** Rule references deeper than this are a loop in the operator's file: denied. */
-const ruleDepthMax = 32;
+type Check = (decision: Decision, depth: number) => boolean;
+
+/** Longest chain of rule references a policy may have (the defaults have 3); longer is refused at load. */
+export const ruleDepthMax = 32;
 
 /** oslo.policy's tokenizer: words split on whitespace, with leading "(" and trailing ")" split off. */
 function tokenize(text: string): string[] {
@@ -95,7 +108,8 @@ function tokenize(text: string): string[] {
   return tokens;
 }
 
-function parseCheck(token: string): Check {
+/** `references` collects the names of the rules a check evaluates. */
+function parseCheck(token: string, references: Set<string>): Check {
   if (token === '@') return () => true;
   if (token === '!') return () => false;
   const colon = token.indexOf(':');
@@ -104,17 +118,19 @@ function parseCheck(token: string): Check {
   const match = token.slice(colon + 1);
   switch (kind) {
     case 'rule':
-      return (policy, credentials, depth) => policy.evaluate(match, credentials, depth + 1);
+      references.add(match);
+      return (decision, depth) => decision.policy.evaluate(match, decision, depth + 1);
     case 'role':
-      return (_policy, credentials) => credentials.roles.includes(match.toLowerCase());
+      return ({ credentials }) => credentials.roles.includes(match.toLowerCase());
     case 'is_admin':
       // Manila's context.is_admin is the context_is_admin rule.
-      return (policy, credentials, depth) => (policy.evaluate('context_is_admin', credentials, depth + 1) ? 'true' : 'false') === match.toLowerCase();
+      references.add('context_is_admin');
+      return (decision, depth) => (decision.policy.evaluate('context_is_admin', decision, depth + 1) ? 'true' : 'false') === match.toLowerCase();
     case 'project_id':
     case 'user_id': {
       // The target is the caller's own project and user (see the file comment).
       const target = (credentials: Credentials) => match.replace(/%\((project_id|user_id)\)s/g, (_all, key: 'project_id' | 'user_id') => credentials[key]);
-      return (_policy, credentials) => credentials[kind] === target(credentials);
+      return ({ credentials }) => credentials[kind] === target(credentials);
     }
     default:
       throw new Error(`the check kind "${kind}" is not supported (rule, role, is_admin, project_id, user_id)`);
@@ -122,7 +138,7 @@ function parseCheck(token: string): Check {
 }
 
 /** Recursive descent: or → and → not → ( … ) | check. */
-function parseExpression(text: string): Check {
+function parseExpression(text: string, references: Set<string>): Check {
   const tokens = tokenize(text);
   if (tokens.length === 0) return () => true;
   let at = 0;
@@ -134,7 +150,7 @@ function parseExpression(text: string): Check {
       next();
       parts.push(parseAnd());
     }
-    return parts.length === 1 ? parts[0] : (p, c, d) => parts.some((part) => part(p, c, d));
+    return parts.length === 1 ? parts[0] : (e, d) => parts.some((part) => part(e, d));
   };
   const parseAnd = (): Check => {
     const parts = [parseNot()];
@@ -142,13 +158,13 @@ function parseExpression(text: string): Check {
       next();
       parts.push(parseNot());
     }
-    return parts.length === 1 ? parts[0] : (p, c, d) => parts.every((part) => part(p, c, d));
+    return parts.length === 1 ? parts[0] : (e, d) => parts.every((part) => part(e, d));
   };
   const parseNot = (): Check => {
     if (peek()?.toLowerCase() === 'not') {
       next();
       const inner = parseNot();
-      return (p, c, d) => !inner(p, c, d);
+      return (e, d) => !inner(e, d);
     }
     return parseAtom();
   };
@@ -161,21 +177,21 @@ function parseExpression(text: string): Check {
       return inner;
     }
     if (token === ')' || ['or', 'and', 'not'].includes(token.toLowerCase())) throw new Error(`unexpected "${token}"`);
-    return parseCheck(token);
+    return parseCheck(token, references);
   };
   const check = parseOr();
   if (at !== tokens.length) throw new Error(`unexpected "${tokens[at]}"`);
   return check;
 }
 
-function parseRule(name: string, rule: unknown): Check {
+function parseRule(name: string, rule: unknown, references: Set<string>): Check {
   try {
-    if (typeof rule === 'string') return parseExpression(rule);
+    if (typeof rule === 'string') return parseExpression(rule, references);
     // The list form: [["a", "b"], ["c"]] is (a and b) or c; [] is always.
     if (Array.isArray(rule) && rule.every((alt) => Array.isArray(alt) && alt.every((c) => typeof c === 'string'))) {
       if (rule.length === 0) return () => true;
-      const alternatives = (rule as string[][]).map((alt) => alt.map(parseCheck));
-      return (p, c, d) => alternatives.some((alt) => alt.every((check) => check(p, c, d)));
+      const alternatives = (rule as string[][]).map((alt) => alt.map((token) => parseCheck(token, references)));
+      return (e, d) => alternatives.some((alt) => alt.every((check) => check(e, d)));
     }
     throw new Error('a rule is a string or a list of lists of strings');
   } catch (error) {
@@ -183,11 +199,39 @@ function parseRule(name: string, rule: unknown): Check {
   }
 }
 
+/**
+ * Refuses a rule that reaches itself through its references, and chains of references longer
+ * than ruleDepthMax. Depth-first, each rule visited once: the file's size, whatever its shape.
+ */
+function checkReferences(references: Map<string, Set<string>>): void {
+  /** Absent: not visited; null: on the current path; a number: the longest chain from it. */
+  const depthOf = new Map<string, number | null>();
+  const visit = (name: string, path: string[]): number => {
+    const known = depthOf.get(name);
+    if (known === null) throw new Error(`policy rule "${name}" refers to itself: ${[...path.slice(path.indexOf(name)), name].map((n) => `rule:${n}`).join(' → ')}`);
+    if (known !== undefined) return known;
+    if (path.length > ruleDepthMax) throw new Error(`policy rule "${path[0]}": rule references are nested deeper than ${ruleDepthMax}`);
+    depthOf.set(name, null);
+    let depth = 0;
+    for (const next of references.get(name) ?? []) if (references.has(next)) depth = Math.max(depth, 1 + visit(next, [...path, name]));
+    if (depth > ruleDepthMax) throw new Error(`policy rule "${name}": rule references are nested deeper than ${ruleDepthMax}`);
+    depthOf.set(name, depth);
+    return depth;
+  };
+  for (const name of references.keys()) visit(name, []);
+}
+
 export class Policy {
   private readonly rules = new Map<string, Check>();
 
   constructor(rules: Record<string, unknown>) {
-    for (const [name, rule] of Object.entries(rules)) this.rules.set(name, parseRule(name, rule));
+    const references = new Map<string, Set<string>>();
+    for (const [name, rule] of Object.entries(rules)) {
+      const named = new Set<string>();
+      this.rules.set(name, parseRule(name, rule, named));
+      references.set(name, named);
+    }
+    checkReferences(references);
   }
 
   /** The defaults with the operator's file laid over them (a missing path: the defaults alone). */
@@ -207,17 +251,23 @@ export class Policy {
     }
   }
 
-  /** A named rule; an unknown name is false (oslo.policy's behaviour for rule:NAME). */
-  evaluate(name: string, credentials: Credentials, depth = 0): boolean {
-    if (depth > ruleDepthMax) return false;
+  /**
+   * A named rule within one decision; an unknown name is false (oslo.policy's behaviour for
+   * rule:NAME). Load refuses loops and deep chains, so the depth bound is only a backstop.
+   */
+  evaluate(name: string, decision: Decision, depth = 0): boolean {
+    const known = decision.known.get(name);
+    if (known !== undefined) return known;
     const rule = this.rules.get(name);
-    return rule === undefined ? false : rule(this, credentials, depth);
+    const result = rule !== undefined && depth <= ruleDepthMax && rule(decision, depth);
+    decision.known.set(name, result);
+    return result;
   }
 
   /** Whether `caller` may perform `action` (e.g. `cgsnapshot:reset_status`); unknown actions use `default`. */
   allows(action: string, caller: Caller): boolean {
     const credentials: Credentials = { roles: [caller.role], project_id: caller.projectId, user_id: caller.userId };
-    return this.evaluate(this.rules.has(action) ? action : 'default', credentials);
+    return this.evaluate(this.rules.has(action) ? action : 'default', { policy: this, credentials, known: new Map() });
   }
 
   /**

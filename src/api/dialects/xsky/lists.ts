@@ -1,8 +1,9 @@
 /**
  * XMS list conventions over core's keyset pages.
  *
- * - `limit` (default 100, core's page default; `-1` means all; `0` is taken as unset, the Go
- *   zero value) and `offset` (rows to skip).
+ * - `limit` (default 100, core's page default; `0` is taken as unset, the Go zero value;
+ *   `-1`, "all" to XMS, and anything above `listLimitMax` give `listLimitMax` rows) and
+ *   `offset` (rows to skip).
  * - `sort`: `FIELD`, `FIELD:asc`, `FIELD:desc` or `-FIELD`, FIELD being a wire field the
  *   resource can be sorted by (`id`, `create`, `name`, …). Default: `id` ascending.
  * - `q`: `FIELD:PATTERN` matches one top-level field of the rendered XSKY record (so `status`
@@ -18,6 +19,7 @@
 import type { Page, SortOrder } from '../../../core/paging.js';
 import { StrataError } from '../../../lib/errors.js';
 import { limits } from '../../../lib/limits.js';
+import { Wildcard } from '../../../lib/wildcard.js';
 
 export interface ListQueryWire {
   limit?: number;
@@ -27,8 +29,8 @@ export interface ListQueryWire {
 }
 
 export interface ListPlan<S extends string> {
-  /** null: all rows. */
-  limit: number | null;
+  /** Rows in the page: at most listLimitMax. */
+  limit: number;
   offset: number;
   sort: S;
   order: SortOrder;
@@ -44,7 +46,9 @@ export type SortFields<S extends string> = Record<string, S>;
  * consistent snapshots, whose record has no `name`), searched by a bare `q` and by `name:`.
  */
 export function parseList<S extends string>(query: ListQueryWire, sortFields: SortFields<S>, searchFields: readonly string[], nameField = 'name'): ListPlan<S> {
-  const limit = query.limit === undefined || query.limit === 0 ? limits.control.listLimitDefault : query.limit === -1 ? null : query.limit;
+  const { listLimitDefault, listLimitMax } = limits.control;
+  // Every page is bounded: -1 ("all") and larger limits are clamped to the maximum.
+  const limit = query.limit === undefined || query.limit === 0 ? listLimitDefault : query.limit === -1 ? listLimitMax : Math.min(query.limit, listLimitMax);
   const { sort, order } = parseSort(query.sort, sortFields);
   return { limit, offset: query.offset ?? 0, sort, order, match: parseQ(query.q, searchFields, nameField) };
 }
@@ -62,25 +66,23 @@ function parseSort<S extends string>(text: string | undefined, fields: SortField
 
 function parseQ(text: string | undefined, fields: readonly string[], nameField: string): ListPlan<string>['match'] {
   if (text === undefined || text === '') return null;
+  const patternLengthMax = limits.control.filterPatternLengthMax;
+  if (text.length > patternLengthMax) throw new StrataError('INVALID_ARGUMENT', `q has at most ${patternLengthMax} characters`, { field: 'q' });
   const m = /^([a-z_]+):(.*)$/is.exec(text);
   if (m === null) {
-    const needle = text.toLowerCase();
+    const needle = Wildcard.substring(text);
     return (wire) => {
       const name = wire[nameField];
-      return typeof name === 'string' && name.toLowerCase().includes(needle);
+      return typeof name === 'string' && needle.matches(name);
     };
   }
   const asked = m[1].toLowerCase();
   const field = asked === 'name' && !fields.includes('name') ? nameField : asked;
   if (!fields.includes(field)) throw new StrataError('INVALID_ARGUMENT', `q must be TEXT or FIELD:PATTERN with FIELD one of ${fields.join(', ')}`, { field: 'q' });
-  const source = m[2]
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  const pattern = new RegExp(`^${source}$`, 'is');
+  const pattern = Wildcard.compile(m[2], { anyRun: '*' });
   return (wire) => {
     const value = wire[field];
-    return (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') && pattern.test(String(value));
+    return (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') && pattern.matches(String(value));
   };
 }
 
@@ -91,7 +93,8 @@ const scanPageRows = limits.control.listLimitMax;
 
 /**
  * One XSKY list page: items rendered with `render`, keeping those `keep` (core record) and
- * the plan's `q` (rendered record) accept.
+ * the plan's `q` (rendered record) accept. Filtering here reads the collection page by page
+ * until the page is full, at most `listScanRowsMax` rows; beyond that the filter is refused.
  */
 export async function listPage<T, W extends object>(
   plan: ListPlan<string>,
@@ -99,26 +102,21 @@ export async function listPage<T, W extends object>(
   render: (items: T[]) => Promise<W[]>,
   keep: ((item: T) => boolean) | null = null,
 ): Promise<W[]> {
-  if (keep === null && plan.match === null) {
-    if (plan.limit !== null) return render((await fetch({ limit: plan.limit, offset: plan.offset })).items);
-    // All rows: skip `offset` on the first page, then follow the page tokens.
-    const out: W[] = [];
-    let page = await fetch({ limit: scanPageRows, offset: plan.offset });
-    for (;;) {
-      out.push(...(await render(page.items)));
-      if (page.nextPageToken === null) return out;
-      page = await fetch({ limit: scanPageRows, pageToken: page.nextPageToken });
-    }
-  }
+  if (keep === null && plan.match === null) return render((await fetch({ limit: plan.limit, offset: plan.offset })).items);
   const matched: W[] = [];
-  const wanted = plan.limit === null ? Infinity : plan.offset + plan.limit;
+  const wanted = plan.offset + plan.limit;
+  let scanned = 0;
   let token: string | undefined;
   do {
+    if (scanned >= limits.control.listScanRowsMax) {
+      throw new StrataError('INVALID_ARGUMENT', `the filter reads more than ${limits.control.listScanRowsMax} rows; narrow it or lower offset`, { field: 'q' });
+    }
     const page = await fetch(token === undefined ? { limit: scanPageRows } : { limit: scanPageRows, pageToken: token });
+    scanned += page.items.length;
     const kept = keep === null ? page.items : page.items.filter(keep);
     const wires = await render(kept);
     for (const wire of wires) if (plan.match === null || plan.match(wire as Record<string, unknown>)) matched.push(wire);
     token = page.nextPageToken ?? undefined;
   } while (token !== undefined && matched.length < wanted);
-  return matched.slice(plan.offset, plan.limit === null ? undefined : plan.offset + plan.limit);
+  return matched.slice(plan.offset, plan.offset + plan.limit);
 }

@@ -36,7 +36,7 @@ export const poolRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = as
       if (excluded) return { pools: [] };
       const one = await pool(plane, caller);
       const matching = plan.match === null || plan.match(one) ? [one] : [];
-      const items = matching.slice(plan.offset, plan.limit === null ? undefined : plan.offset + plan.limit);
+      const items = matching.slice(plan.offset, plan.offset + plan.limit);
       return { pools: items };
     });
   }

@@ -141,8 +141,15 @@ export class Params {
 export function queryList(url: string, name: string): string[] {
   const parameters = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
   const values: string[] = [];
-  for (const [key, value] of parameters) if (key === name || new RegExp(`^${name}\\.\\d+$`).test(key)) values.push(value);
+  for (const [key, value] of parameters) if (key === name || isIndexedKey(key, name)) values.push(value);
   return values;
+}
+
+/** `name.N` with N decimal digits. */
+function isIndexedKey(key: string, name: string): boolean {
+  if (key.length <= name.length + 1 || !key.startsWith(name) || key[name.length] !== '.') return false;
+  for (let i = name.length + 1; i < key.length; i++) if (key[i] < '0' || key[i] > '9') return false;
+  return true;
 }
 
 export function queryValue(url: string, name: string): string | undefined {

@@ -11,6 +11,9 @@
  * and ignores case, as ZStack's MySQL collation does; `=` and the other operators are exact.
  */
 
+import { limits } from '../../../lib/limits.js';
+import { Wildcard } from '../../../lib/wildcard.js';
+
 /** Matched in this order: an operator contained in another comes after it (RestServer's QUERY_OP_MAPPING). */
 export const operators = ['!=', '>=', '<=', '!?=', '!~=', '~=', '?=', '=', '>', '<', 'is null', 'not null'] as const;
 export type Operator = (typeof operators)[number];
@@ -178,7 +181,11 @@ type Scalar = string | number | boolean;
 function valuesOf(condition: Condition, kind: FieldKind): Scalar[] {
   const raw = condition.value ?? '';
   const parts = condition.op === '?=' || condition.op === '!?=' ? raw.split(',') : [raw];
-  if (condition.op === '~=' || condition.op === '!~=') return parts;
+  if (condition.op === '~=' || condition.op === '!~=') {
+    const lengthMax = limits.control.filterPatternLengthMax;
+    if (raw.length > lengthMax) throw new QueryArgumentError(`the LIKE pattern of field[${condition.name}] has more than ${lengthMax} characters`);
+    return parts;
+  }
   return parts.map((part) => scalarOf(part, kind, condition.name));
 }
 
@@ -205,21 +212,9 @@ function scalarOf(text: string, kind: FieldKind, name: string): Scalar {
   }
 }
 
-/** `%` any run, `_` one character, `\` escapes; case-insensitive. */
-export function likePattern(pattern: string): RegExp {
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '\\' && i + 1 < pattern.length) source += escapeRegExp(pattern[++i]);
-    else if (c === '%') source += '[\\s\\S]*';
-    else if (c === '_') source += '[\\s\\S]';
-    else source += escapeRegExp(c);
-  }
-  return new RegExp(`^${source}$`, 'i');
-}
-
-function escapeRegExp(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+/** `%` any run, `_` one character, `\` escapes; case-insensitive; matched in bounded time (src/lib/wildcard.ts). */
+export function likePattern(pattern: string): Wildcard {
+  return Wildcard.compile(pattern, { anyRun: '%', anyOne: '_', escape: '\\' });
 }
 
 function compare(a: Scalar, b: Scalar): number {
@@ -265,9 +260,9 @@ export function compileCondition(condition: Condition, spec: QuerySpec): (row: Q
       case '!?=':
         return operands.every((operand) => compare(actual, operand) !== 0);
       case '~=':
-        return like!.test(String(actual));
+        return like!.matches(String(actual));
       case '!~=':
-        return !like!.test(String(actual));
+        return !like!.matches(String(actual));
     }
   };
   return (row) => {
@@ -303,7 +298,9 @@ export function runQuery<T>(items: T[], rowOf: (item: T) => QueryRow, query: Que
       return compare(x, y) * sign;
     });
   }
-  return { items: matched.slice(query.start, query.start + query.limit).map(({ item }) => item), total: matched.length };
+  // Every page is bounded: a larger limit gives listLimitMax inventories (ZStack's default page size).
+  const limit = Math.min(query.limit, limits.control.listLimitMax);
+  return { items: matched.slice(query.start, query.start + limit).map(({ item }) => item), total: matched.length };
 }
 
 /** Only the asked fields of an inventory (all of them without `fields`); symbol-keyed annotations stay. */

@@ -12,10 +12,11 @@ import type { Caller } from '../../../core/context.js';
 import type { Page } from '../../../core/paging.js';
 import type { ControlPlane } from '../../../core/plane.js';
 import type { GroupSnapshot, Snapshot, Volume } from '../../../core/records.js';
+import { limits } from '../../../lib/limits.js';
 import { ZStackApiError } from './errors.js';
 
 /** Rows of one kind a query may read; beyond it the query is refused (narrow it, e.g. by volumeUuid). */
-export const worldRowsMax = 100_000;
+export const worldRowsMax = limits.control.listScanRowsMax;
 const pageSize = 1000;
 
 export interface World {
