@@ -28,6 +28,22 @@ export interface AppOptions {
   plane: ControlPlane;
   dialects?: DialectSettings;
   logger?: boolean | object;
+  /**
+   * The base URL of links the API returns (`--public-url`). Absent: the address the app
+   * listens on, or `fallbackPublicUrl` before it listens (requests injected in tests).
+   * Never the request's Host header, which any client may set.
+   */
+  publicUrl?: string;
+}
+
+/** The base URL of links of an app that neither listens nor was given one: the default `--listen`. */
+export const fallbackPublicUrl = 'http://127.0.0.1:8080';
+
+function listenUrl(app: FastifyInstance): string | null {
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') return null;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
 }
 
 /** Bodies are validated strictly (no coercion); query strings and params are coerced from text. */
@@ -130,6 +146,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/api/v1/openapi.json', async () => app.swagger());
   await app.register(nativeApi, { prefix: '/api/v1', plane });
-  await registerDialects(app, plane, options.dialects);
+  const publicUrl = () => options.publicUrl ?? listenUrl(app) ?? fallbackPublicUrl;
+  await registerDialects(app, plane, options.dialects ?? {}, publicUrl);
   return app;
 }

@@ -59,6 +59,11 @@ export const limits = {
     quotaGigabytesDefault: -1,
     quotaSnapshotsPerVolumeDefault: 16_384,
     httpBodyBytesMax: 1024 * 1024,
+    /** A dialect's query-string value, and how often one parameter may repeat (`?a=1&a=2`). */
+    queryValueLengthMax: 4096,
+    queryRepeatMax: 64,
+    /** A dialect's path parameter (ids, names in the path). */
+    pathParamLengthMax: 255,
   },
 
   /** The NBD server's bounds; src/nbd/limits.ts documents each one. */

@@ -10,11 +10,11 @@ import { versionEntries } from './render.js';
 export const publicPaths = (prefix: string): string[] => [prefix, `${prefix}/`, `${prefix}/v2`, `${prefix}/v2/`];
 
 export function versionRoutes(app: FastifyInstance, deps: ManilaDeps): void {
-  app.get('/', async (request, reply) => {
-    const { v1, v2 } = versionEntries(rootUrl(deps, request));
+  app.get('/', async (_request, reply) => {
+    const { v1, v2 } = versionEntries(rootUrl(deps));
     return reply.status(300).send({ versions: [v1, v2] });
   });
-  const v2Root = async (request: Parameters<typeof rootUrl>[1]) => ({ versions: [versionEntries(rootUrl(deps, request)).v2] });
+  const v2Root = async () => ({ versions: [versionEntries(rootUrl(deps)).v2] });
   app.get('/v2', v2Root);
   app.get('/v2/', v2Root);
 }

@@ -25,7 +25,7 @@ import { ApiJobs } from './jobs.js';
 import { snapshotRoutes } from './snapshot-routes.js';
 import { volumeRoutes } from './volume-routes.js';
 
-export const zstackDialect: FastifyPluginAsync<DialectOptions> = async (app, { plane }) => {
+export const zstackDialect: FastifyPluginAsync<DialectOptions> = async (app, { plane, publicUrl }) => {
   const prefix = app.prefix;
   useDialectErrors(app, renderFault(prefix));
   app.removeAllContentTypeParsers();
@@ -34,6 +34,6 @@ export const zstackDialect: FastifyPluginAsync<DialectOptions> = async (app, { p
     route.schema = { ...route.schema, hide: true };
   });
   const sessions = new Sessions(plane);
-  const options: RouteOptions = { plane, sessions, jobs: new ApiJobs(plane, sessions, prefix), mountPrefix: prefix };
+  const options: RouteOptions = { plane, sessions, jobs: new ApiJobs(plane, sessions, prefix, publicUrl), mountPrefix: prefix };
   for (const routes of [accountRoutes, volumeRoutes, snapshotRoutes, groupRoutes, jobRoutes]) await app.register(routes, options);
 };
