@@ -13,15 +13,11 @@
 import { type TObject, type TProperties, type TSchema, Type as T } from '@sinclair/typebox';
 import { limits } from '../../lib/limits.js';
 import { optionalBody } from '../native/schemas.js';
+import { notReserved } from '../reserved-keys.js';
 
 const c = limits.control;
 
-export const reservedKeys = ['__proto__', 'constructor', 'prototype'] as const;
-
-export const isReservedKey = (key: string): boolean => (reservedKeys as readonly string[]).includes(key);
-
-/** JSON Schema for "not a reserved key"; shared.ts words its refusal. */
-export const notReserved = { not: { enum: [...reservedKeys] } } as const;
+export { isReservedKey, notReserved, reservedKeys } from '../reserved-keys.js';
 
 /** A string used as (or looked up as) an object key: never a reserved one. */
 export const KeyText = (maxLength = c.metadataKeyLengthMax) => T.String({ maxLength, ...notReserved });

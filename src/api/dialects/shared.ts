@@ -10,7 +10,7 @@ import type { Caller } from '../../core/context.js';
 import type { ControlPlane } from '../../core/plane.js';
 import { type ErrorCode, isStrataError, StrataError } from '../../lib/errors.js';
 import { AssertionError } from '../../lib/assert.js';
-import { isReservedKey, reservedKeys } from './schemas.js';
+import { isReservedKey, reservedKeys } from '../reserved-keys.js';
 
 export interface DialectOptions {
   plane: ControlPlane;
