@@ -8,7 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifySchema } from 'fastify';
 import type { ControlPlane } from '../core/plane.js';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
@@ -20,8 +20,15 @@ import { optionalBodyKey } from './native/schemas.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    strataRoutes: Array<{ method: string; url: string }>;
+    strataRoutes: StrataRoute[];
   }
+}
+
+/** A route as the sweeping tests see it: method, path and the schema it validates requests with. */
+export interface StrataRoute {
+  method: string;
+  url: string;
+  readonly schema: FastifySchema | undefined;
 }
 
 export interface AppOptions {
@@ -106,11 +113,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     void reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, request.id));
   });
 
-  // Every route's method and path, for tests that sweep all routes (e.g. "each needs a token").
-  const routes: Array<{ method: string; url: string }> = [];
+  // Every route's method, path and schema, for tests that sweep all routes ("each needs a token",
+  // "each refuses invalid input"). The schema is read late: a scope's own onRoute hook may set it after this one.
+  const routes: StrataRoute[] = [];
   app.decorate('strataRoutes', routes);
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') routes.push({ method, url: route.url, get schema() { return route.schema; } });
+    }
   });
 
   const { metrics } = plane.deps;
