@@ -4,7 +4,9 @@
  * `min_version` from it before every command, without a token.
  */
 import type { FastifyInstance } from 'fastify';
+import { routeSchema } from '../schemas.js';
 import { maxVersion, minVersion, versionString, versionsUpdated } from './microversion.js';
+import { OtherQuery } from './schemas.js';
 
 export function versionsDocument(selfHref: string) {
   return {
@@ -28,6 +30,7 @@ export function versionsDocument(selfHref: string) {
 export function registerVersionRoutes(app: FastifyInstance, publicUrl: () => string): void {
   const selfOf = () => `${publicUrl()}${app.prefix}/v3/`;
   const config = { cinderPublic: true };
-  app.get('/', { config }, async (_request, reply) => reply.status(300).send(versionsDocument(selfOf())));
-  for (const url of ['/v3', '/v3/']) app.get(url, { config }, async () => versionsDocument(selfOf()));
+  const schema = routeSchema({ querystring: OtherQuery });
+  app.get('/', { config, schema }, async (_request, reply) => reply.status(300).send(versionsDocument(selfOf())));
+  for (const url of ['/v3', '/v3/']) app.get(url, { config, schema }, async () => versionsDocument(selfOf()));
 }
