@@ -43,7 +43,14 @@ export interface Harness {
 
 export async function createHarness(
   kind: DatabaseKind,
-  options: { chunkSizeBytes?: number; dialects?: DialectSettings; /** Share this database (another instance's); it is not dropped on close. */ sharedDatabase?: TestDatabase } = {},
+  options: {
+    chunkSizeBytes?: number;
+    dialects?: DialectSettings;
+    /** Share this database (another instance's); it is not dropped on close. */
+    sharedDatabase?: TestDatabase;
+    /** The app's `--public-url`. */
+    publicUrl?: string;
+  } = {},
 ): Promise<Harness> {
   const testDb: TestDatabase = options.sharedDatabase ?? (await createTestDatabase(kind));
   const database = await openDatabase(testDb.url);
@@ -61,7 +68,7 @@ export async function createHarness(
   });
   await plane.identity.bootstrap(adminPassword);
   await plane.start();
-  const app = await buildApp({ plane, dialects: options.dialects });
+  const app = await buildApp({ plane, dialects: options.dialects, publicUrl: options.publicUrl });
   await app.ready();
 
   const request: Harness['request'] = async (method, url, opts = {}) => {

@@ -17,7 +17,7 @@
  * be as it was (tokens excepted).
  *
  * Two runs per database: a sweep reporting every failure at once (on SQLite every route × every
- * site × its first refused bad value; on PostgreSQL one site of each part per route; a route
+ * site × its first refused bad value; on PostgreSQL one site per route; a route
  * mounted under two bases goes through one), and a fast-check property choosing route, site and value
  * (an arbitrary JSON value when the schema refuses it, else a canonical bad value). Runs:
  * STRATA_DIALECT_FUZZ_RUNS (default 300 on SQLite, 60 on PostgreSQL), seed
@@ -289,7 +289,7 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(missing, [], `routes without a schema:\n${missing.join('\n')}`);
     });
 
-    test(`sweep: ${LONG ? 'every route × every site × every bad value' : kind === 'sqlite' ? 'every route × every site × its first refused bad value' : 'every route × one site of each part'}`, async () => {
+    test(`sweep: ${LONG ? 'every route × every site × every bad value' : kind === 'sqlite' ? 'every route × every site × its first refused bad value' : 'every route × its first site'}`, async () => {
       const failures: string[] = [];
       let sent = 0;
       // The same route under another base (Cinder's /v3 and /v3/{project_id}, XSKY's /api/v1, EVS's v3)
@@ -301,7 +301,7 @@ for (const kind of databaseKinds()) {
         seen.add(alias(route));
         const partsDone = new Set<string>();
         for (const site of route.sites) {
-          if (!LONG && kind !== 'sqlite' && partsDone.has(site.part)) continue;
+          if (!LONG && kind !== 'sqlite' && partsDone.size > 0) continue;
           for (const value of candidatesOf(site)) {
             const req = requestOf(route, site, value, ids, validators);
             if (req === null) continue;
@@ -312,7 +312,7 @@ for (const kind of databaseKinds()) {
           }
         }
       }
-      assert.ok(sent > 200, `only ${sent} invalid requests were generated`);
+      assert.ok(sent > 100, `only ${sent} invalid requests were generated`);
       console.log(`# ${sent} invalid requests to ${routes.length} dialect routes`);
       assert.deepEqual(failures, [], `${failures.length} of ${sent} invalid requests were not refused cleanly:\n${failures.slice(0, 40).join('\n')}`);
     });
