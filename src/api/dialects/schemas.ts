@@ -39,11 +39,6 @@ export function Query(properties: TProperties = {}): TObject {
 /** A path parameter: text of bounded length (ids are checked by the handler in the platform's words). */
 export const PathText = () => T.String({ maxLength: c.pathParamLengthMax });
 
-/** Path parameters, all text. */
-export function Params<const K extends string>(...names: K[]): TObject<Record<K, ReturnType<typeof PathText>>> {
-  return T.Object(Object.fromEntries(names.map((name) => [name, PathText()])) as Record<K, ReturnType<typeof PathText>>);
-}
-
 /** A JSON body object: the declared fields, others allowed (`open`) or refused. Keys are never reserved. */
 export function Body(properties: TProperties, options: { open: boolean }): TObject {
   return T.Object(properties, { additionalProperties: options.open, propertyNames: notReserved });
