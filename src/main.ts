@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { runFsck } from './cli/fsck.js';
 import { runSetPassword } from './cli/set-password.js';
 import { isStrataError } from './lib/errors.js';
-import { parseHostPort, startServer } from './server.js';
+import { parseHostPort, parsePublicUrl, startServer } from './server.js';
 
 const program = new Command();
 program.name('strata').description('Block storage with instant, crash-consistent snapshots, served over NBD');
@@ -20,8 +20,9 @@ program
   .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').env('STRATA_LOG_LEVEL').default('info'))
   .addOption(new Option('--database-url <url>', 'metadata database: sqlite:PATH or postgres://… (default: SQLite in the data dir)').env('STRATA_DATABASE_URL'))
   .addOption(new Option('--manila-policy-file <path>', 'policy (JSON) of the Manila dialect, replacing its defaults').env('STRATA_MANILA_POLICY_FILE'))
+  .addOption(new Option('--public-url <url>', 'base URL of the links the API returns (default: the REST listen address)').env('STRATA_PUBLIC_URL'))
   .action(
-    async (options: { dataDir: string; listen: string; nbdListen: string; chunkSizeBytes?: string; logLevel: string; databaseUrl?: string; manilaPolicyFile?: string }) => {
+    async (options: { dataDir: string; listen: string; nbdListen: string; chunkSizeBytes?: string; logLevel: string; databaseUrl?: string; manilaPolicyFile?: string; publicUrl?: string }) => {
     const server = await startServer({
       dataDir: options.dataDir,
       listen: parseHostPort(options.listen, '--listen'),
@@ -30,6 +31,7 @@ program
       logLevel: options.logLevel,
       databaseUrl: options.databaseUrl,
       manilaPolicyFile: options.manilaPolicyFile,
+      publicUrl: options.publicUrl === undefined ? undefined : parsePublicUrl(options.publicUrl, '--public-url'),
       adminPassword: process.env.STRATA_ADMIN_PASSWORD || undefined,
     });
     console.log(`api: ${server.apiUrl}`);

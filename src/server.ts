@@ -34,6 +34,8 @@ export interface ServeConfig {
   adminPassword?: string;
   /** Manila dialect policy file (JSON), replacing its built-in policy defaults. */
   manilaPolicyFile?: string;
+  /** The base URL of links the API returns (`parsePublicUrl`); default: the REST listen address. */
+  publicUrl?: string;
 }
 
 export interface RunningServer {
@@ -51,6 +53,23 @@ export function parseHostPort(value: string, what: string): HostPort {
   const port = match === null ? NaN : Number(match[3]);
   if (match === null || port > 65535) throw new Error(`${what} must be HOST:PORT, got "${value}"`);
   return { host: match[1] ?? match[2], port };
+}
+
+/**
+ * `--public-url`: an absolute http(s) URL without credentials, query or fragment; a path is
+ * kept (a proxy may mount the API below one), without its trailing slash.
+ */
+export function parsePublicUrl(value: string, what: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`${what} must be an absolute http:// or https:// URL, got "${value}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new Error(`${what} must be an http:// or https:// URL without credentials, query or fragment, got "${value}"`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 function urlHost(host: string): string {
@@ -117,7 +136,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const { generatedPassword } = await plane.identity.bootstrap(config.adminPassword);
   const report = await plane.start();
   logger.info({ database: database.displayUrl, ...report }, 'control plane started');
-  const app = await buildApp({ plane, dialects: { manilaPolicyFile: config.manilaPolicyFile }, logger: { level: config.logLevel ?? 'info', stream: pino.destination(2) } });
+  const app = await buildApp({ plane, dialects: { manilaPolicyFile: config.manilaPolicyFile }, publicUrl: config.publicUrl, logger: { level: config.logLevel ?? 'info', stream: pino.destination(2) } });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
   const apiPort = typeof address === 'object' && address !== null ? address.port : config.listen.port;

@@ -8,7 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifySchema } from 'fastify';
 import type { ControlPlane } from '../core/plane.js';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
@@ -20,8 +20,15 @@ import { optionalBodyKey } from './native/schemas.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    strataRoutes: Array<{ method: string; url: string }>;
+    strataRoutes: StrataRoute[];
   }
+}
+
+/** A route as the sweeping tests see it: method, path and the schema it validates requests with. */
+export interface StrataRoute {
+  method: string;
+  url: string;
+  readonly schema: FastifySchema | undefined;
 }
 
 export interface AppOptions {
@@ -30,6 +37,12 @@ export interface AppOptions {
   logger?: boolean | object;
   /** The HTTP server's timeouts and connection cap; tests shorten them. */
   http?: Partial<HttpBounds>;
+  /**
+   * The base URL of links the API returns (`--public-url`). Absent: the address the app
+   * listens on, or `fallbackPublicUrl` before it listens (requests injected in tests).
+   * Never the request's Host header, which any client may set.
+   */
+  publicUrl?: string;
 }
 
 export interface HttpBounds {
@@ -63,6 +76,16 @@ function serverOptions(bounds: HttpBounds) {
     // Passed to http.createServer: the header timeout is Node's own, checked every interval.
     http: { headersTimeout: bounds.headersTimeoutMs, requestTimeout: bounds.requestTimeoutMs, connectionsCheckingInterval: bounds.timeoutCheckIntervalMs },
   };
+}
+
+/** The base URL of links of an app that neither listens nor was given one: the default `--listen`. */
+export const fallbackPublicUrl = 'http://127.0.0.1:8080';
+
+function listenUrl(app: FastifyInstance): string | null {
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') return null;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
 }
 
 /** Bodies are validated strictly (no coercion); query strings and params are coerced from text. */
@@ -128,11 +151,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     void reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, request.id));
   });
 
-  // Every route's method and path, for tests that sweep all routes (e.g. "each needs a token").
-  const routes: Array<{ method: string; url: string }> = [];
+  // Every route's method, path and schema, for tests that sweep all routes ("each needs a token",
+  // "each refuses invalid input"). The schema is read late: a scope's own onRoute hook may set it after this one.
+  const routes: StrataRoute[] = [];
   app.decorate('strataRoutes', routes);
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') routes.push({ method, url: route.url, get schema() { return route.schema; } });
+    }
   });
 
   const { metrics } = plane.deps;
@@ -168,6 +194,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/api/v1/openapi.json', async () => app.swagger());
   await app.register(nativeApi, { prefix: '/api/v1', plane });
-  await registerDialects(app, plane, options.dialects);
+  const publicUrl = () => options.publicUrl ?? listenUrl(app) ?? fallbackPublicUrl;
+  await registerDialects(app, plane, options.dialects ?? {}, publicUrl);
   return app;
 }

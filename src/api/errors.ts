@@ -95,6 +95,12 @@ export function toErrorReply(error: unknown, requestId: string): { status: numbe
   const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (Array.isArray(fastifyError.validation) && fastifyError.validation.length > 0) {
     const first = fastifyError.validation[0];
+    // A key refused by `propertyNames` (a reserved name such as `constructor`): name the key.
+    const badKey = (fastifyError.validation as Array<AjvError & { propertyName?: string }>).find((e) => e.propertyName !== undefined)?.propertyName;
+    if (badKey !== undefined) {
+      const keyField = [fieldOf(first), badKey].filter(Boolean).join('.');
+      return { status: 400, body: errorBody('INVALID_ARGUMENT', `${keyField}: the key ${JSON.stringify(badKey)} is not allowed here`, requestId, keyField), log: false };
+    }
     const field = fieldOf(first) || fastifyError.validationContext || '';
     const code = validationCode(first);
     const where = fastifyError.validationContext === 'body' || fastifyError.validationContext === undefined ? '' : ` (${fastifyError.validationContext})`;

@@ -94,6 +94,11 @@ export const limits = {
      * one-character wildcards costs up to text × pattern comparisons per row (src/lib/wildcard.ts).
      */
     filterPatternLengthMax: 255,
+    /** A dialect's query-string value, and how often one parameter may repeat (`?a=1&a=2`). */
+    queryValueLengthMax: 4096,
+    queryRepeatMax: 64,
+    /** A dialect's path parameter (ids, names in the path). */
+    pathParamLengthMax: 255,
   },
 
   /** The NBD server's bounds; src/nbd/limits.ts documents each one. */

@@ -50,6 +50,8 @@ export async function createHarness(
     sharedDatabase?: TestDatabase;
     /** The HTTP server's timeouts and connection cap (for tests that listen). */
     http?: Partial<HttpBounds>;
+    /** The app's `--public-url`. */
+    publicUrl?: string;
   } = {},
 ): Promise<Harness> {
   const testDb: TestDatabase = options.sharedDatabase ?? (await createTestDatabase(kind));
@@ -68,7 +70,7 @@ export async function createHarness(
   });
   await plane.identity.bootstrap(adminPassword);
   await plane.start();
-  const app = await buildApp({ plane, dialects: options.dialects, http: options.http });
+  const app = await buildApp({ plane, dialects: options.dialects, http: options.http, publicUrl: options.publicUrl });
   await app.ready();
 
   const request: Harness['request'] = async (method, url, opts = {}) => {

@@ -41,7 +41,7 @@ describe('zstack async jobs: polling a core job', () => {
   } as unknown as Sessions;
 
   before(async () => {
-    const jobs = new ApiJobs(plane, sessions, '/zstack');
+    const jobs = new ApiJobs(plane, sessions, '/zstack', () => 'http://mn.example:8080');
     app = Fastify();
     app.post('/zstack/v1/work', (request, reply) =>
       jobs.submit(request, reply, { sessionId: 'a', apiTimeoutMs: 1000 }, async () => ({
@@ -58,8 +58,9 @@ describe('zstack async jobs: polling a core job', () => {
   after(() => app.close());
 
   const submit = async () => {
-    const r = await app.inject({ method: 'POST', url: '/zstack/v1/work', headers: { host: 'mn.example:8080' } });
+    const r = await app.inject({ method: 'POST', url: '/zstack/v1/work', headers: { host: 'attacker.example' } });
     assert.equal(r.statusCode, 202);
+    // The location is built from the public URL, never from the Host header the client sent.
     const body = r.json() as { location: string; apiTimeout: number };
     assert.match(body.location, /^http:\/\/mn\.example:8080\/zstack\/v1\/api-jobs\/[0-9a-f]{32}$/);
     assert.equal(r.headers.location, body.location);

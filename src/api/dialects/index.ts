@@ -21,6 +21,6 @@ export const dialects = [
   { prefix: '/zstack', plugin: zstackDialect },
 ] as const;
 
-export async function registerDialects(app: FastifyInstance, plane: ControlPlane, settings: DialectSettings = {}): Promise<void> {
-  for (const { prefix, plugin } of dialects) await app.register(plugin, { prefix, plane, settings });
+export async function registerDialects(app: FastifyInstance, plane: ControlPlane, settings: DialectSettings, publicUrl: () => string): Promise<void> {
+  for (const { prefix, plugin } of dialects) await app.register(plugin, { prefix, plane, settings, publicUrl });
 }

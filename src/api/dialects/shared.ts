@@ -10,10 +10,13 @@ import type { Caller } from '../../core/context.js';
 import type { ControlPlane } from '../../core/plane.js';
 import { type ErrorCode, isStrataError, StrataError } from '../../lib/errors.js';
 import { AssertionError } from '../../lib/assert.js';
+import { isReservedKey, reservedKeys } from '../reserved-keys.js';
 
 export interface DialectOptions {
   plane: ControlPlane;
   settings: DialectSettings;
+  /** The base URL of links the dialect returns (`--public-url`, else the REST listen address); never the request's Host header. */
+  publicUrl: () => string;
 }
 
 /** Operator settings of the dialects (read by src/main.ts, passed down; dialects read no configuration). */
@@ -31,20 +34,40 @@ export interface DialectError {
   cause: unknown;
 }
 
+interface ValidationIssue {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+  /** Set by Ajv on errors inside `propertyNames`: the key at fault. */
+  propertyName?: string;
+}
+
+/** A schema refusal (Ajv's first error) as a code, a message naming the field, and the field. */
+function validationError(issues: ValidationIssue[]): Omit<DialectError, 'cause'> {
+  const first = issues[0];
+  const path = first.instancePath.replace(/^\//, '').split('/').filter(Boolean);
+  const badKey = issues.find((issue) => issue.propertyName !== undefined)?.propertyName;
+  if (badKey !== undefined) {
+    const field = [...path, badKey].join('.');
+    const why = isReservedKey(badKey) ? 'is a reserved name' : 'is not an allowed name';
+    return { code: 'INVALID_ARGUMENT', message: `${field}: the key ${JSON.stringify(badKey)} ${why}`, field };
+  }
+  if (first.keyword === 'required') path.push(String(first.params.missingProperty));
+  if (first.keyword === 'additionalProperties') path.push(String(first.params.additionalProperty));
+  const field = path.join('.');
+  const code: ErrorCode = first.keyword === 'required' ? 'MISSING_FIELD' : first.keyword === 'additionalProperties' ? 'UNKNOWN_FIELD' : 'INVALID_ARGUMENT';
+  // `not` is only used to refuse reserved names (schemas.ts).
+  const detail = first.keyword === 'not' ? `must not be any of ${reservedKeys.join(', ')}` : (first.message ?? 'is invalid');
+  return { code, message: `${field || 'request'} ${detail}`, field: field || undefined };
+}
+
 /** Brings anything a handler or Fastify threw to a Strata code, so each dialect maps codes in one place. */
 export function toDialectError(error: unknown): DialectError {
   if (error instanceof AssertionError) return { code: 'INTERNAL', message: 'internal error', cause: error };
   if (isStrataError(error)) return { code: error.code, message: error.message, field: error.field, cause: error };
-  const e = error as { code?: string; statusCode?: number; message?: string; validation?: Array<{ instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }> };
-  if (Array.isArray(e.validation) && e.validation.length > 0) {
-    const first = e.validation[0];
-    const path = first.instancePath.replace(/^\//, '').split('/').filter(Boolean);
-    if (first.keyword === 'required') path.push(String(first.params.missingProperty));
-    if (first.keyword === 'additionalProperties') path.push(String(first.params.additionalProperty));
-    const field = path.join('.');
-    const code: ErrorCode = first.keyword === 'required' ? 'MISSING_FIELD' : first.keyword === 'additionalProperties' ? 'UNKNOWN_FIELD' : 'INVALID_ARGUMENT';
-    return { code, message: `${field || 'request'} ${first.message ?? 'is invalid'}`, field: field || undefined, cause: error };
-  }
+  const e = error as { code?: string; statusCode?: number; message?: string; validation?: ValidationIssue[] };
+  if (Array.isArray(e.validation) && e.validation.length > 0) return { ...validationError(e.validation), cause: error };
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

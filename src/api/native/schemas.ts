@@ -5,6 +5,7 @@
  */
 import { type TSchema, Type as T } from '@sinclair/typebox';
 import { limits } from '../../lib/limits.js';
+import { notReserved } from '../reserved-keys.js';
 
 const c = limits.control;
 
@@ -21,7 +22,8 @@ export const SizeBytes = T.Integer({
 });
 export const Metadata = T.Record(T.String(), T.String({ maxLength: c.metadataValueLengthMax }), {
   maxProperties: c.metadataEntriesMax,
-  propertyNames: { minLength: 1, maxLength: c.metadataKeyLengthMax },
+  // Reserved names (`constructor`, `__proto__`, `prototype`) never become object keys.
+  propertyNames: { minLength: 1, maxLength: c.metadataKeyLengthMax, ...notReserved },
   description: `string keys (1 to ${c.metadataKeyLengthMax} characters) to string values`,
 });
 export const Role = T.Union([T.Literal('admin'), T.Literal('member'), T.Literal('reader')]);

@@ -30,6 +30,7 @@ import {
   uuidField,
 } from './parse.js';
 import { collectionLinks, defaultGroupType, groupSnapshotStatus, groupSnapshotSummary, groupSnapshotView, groupSummary, groupView } from './render.js';
+import * as S from './schemas.js';
 
 const nameLengthMax = 255;
 const descriptionLengthMax = 255;
@@ -143,8 +144,8 @@ export function registerGroupRoutes(app: FastifyInstance, context: RouteContext)
   const { plane } = context;
 
   // Groups.
-  route(app, context, 'GET', '/groups', 'group.list', async (request) => listGroups(request, context, false));
-  route(app, context, 'GET', '/groups/detail', 'group.list', async (request) => listGroups(request, context, true));
+  route(app, context, 'GET', '/groups', 'group.list', async (request) => listGroups(request, context, false), { querystring: S.ListQuery });
+  route(app, context, 'GET', '/groups/detail', 'group.list', async (request) => listGroups(request, context, true), { querystring: S.ListQuery });
 
   route(app, context, 'POST', '/groups', 'group.create', async (request, reply) => {
     requireVersion(request, features.groups);
@@ -160,7 +161,7 @@ export function registerGroupRoutes(app: FastifyInstance, context: RouteContext)
     }
     const created = await plane.groups.create(callerOf(request), { name: name ?? '', description: description ?? '' });
     return reply.status(202).send({ group: groupSummary(created) });
-  });
+  }, { body: S.GroupCreateBody });
 
   route(app, context, 'POST', '/groups/action', 'group.createFromSource', async (request, reply) => {
     requireVersion(request, features.groupSnapshots);
@@ -170,7 +171,7 @@ export function registerGroupRoutes(app: FastifyInstance, context: RouteContext)
     }
     const group = await createFromSource(request, context, body['create-from-src']);
     return reply.status(202).send({ group: groupSummary(group) });
-  });
+  }, { body: S.GroupFromSourceBody });
 
   route(app, context, 'GET', '/groups/:group_id', 'group.show', async (request) => {
     requireVersion(request, features.groups);
@@ -198,7 +199,7 @@ export function registerGroupRoutes(app: FastifyInstance, context: RouteContext)
       removeVolumeIds: remove,
     });
     return reply.status(202).send();
-  });
+  }, { body: S.GroupUpdateBody });
 
   route(app, context, 'POST', '/groups/:group_id/action', 'group.action', async (request, reply) => {
     requireVersion(request, features.groups);
@@ -212,11 +213,11 @@ export function registerGroupRoutes(app: FastifyInstance, context: RouteContext)
     const deleteVolumes = argument['delete-volumes'] === undefined ? false : booleanLike(argument['delete-volumes'], 'delete-volumes');
     await deleteGroup(context, callerOf(request), groupIdOf(request), deleteVolumes);
     return reply.status(202).send();
-  });
+  }, { body: S.GroupActionBody });
 
   // Group snapshots.
-  route(app, context, 'GET', '/group_snapshots', 'groupSnapshot.list', async (request) => listGroupSnapshots(request, context, false));
-  route(app, context, 'GET', '/group_snapshots/detail', 'groupSnapshot.list', async (request) => listGroupSnapshots(request, context, true));
+  route(app, context, 'GET', '/group_snapshots', 'groupSnapshot.list', async (request) => listGroupSnapshots(request, context, false), { querystring: S.ListQuery });
+  route(app, context, 'GET', '/group_snapshots/detail', 'groupSnapshot.list', async (request) => listGroupSnapshots(request, context, true), { querystring: S.ListQuery });
 
   route(app, context, 'POST', '/group_snapshots', 'groupSnapshot.create', async (request, reply) => {
     requireVersion(request, features.groupSnapshots);
@@ -228,7 +229,7 @@ export function registerGroupRoutes(app: FastifyInstance, context: RouteContext)
     const description = optionalText(snapshot, 'description', { max: descriptionLengthMax });
     const created: GroupSnapshot = await plane.groups.createSnapshot(callerOf(request), groupId, { name: name ?? '', description: description ?? '' });
     return reply.status(202).send({ group_snapshot: { ...groupSnapshotSummary(created), group_type_id: defaultGroupType.id } });
-  });
+  }, { body: S.GroupSnapshotCreateBody });
 
   route(app, context, 'GET', '/group_snapshots/:group_snapshot_id', 'groupSnapshot.show', async (request) => {
     requireVersion(request, features.groupSnapshots);
@@ -264,5 +265,5 @@ export function registerGroupRoutes(app: FastifyInstance, context: RouteContext)
     }
     await plane.groups.resetSnapshotStatus(callerOf(request), groupSnapshotIdOf(request), status.toLowerCase() as (typeof resettable)[number]);
     return reply.status(202).send();
-  });
+  }, { body: S.GroupSnapshotActionBody });
 }

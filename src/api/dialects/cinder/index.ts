@@ -8,7 +8,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { type DialectOptions, useDialectErrors } from '../shared.js';
 import { authenticateOpenStack, checkProject } from './auth.js';
-import { originOf, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
 import { cinderFault } from './errors.js';
 import { registerGroupRoutes } from './group-routes.js';
 import { echoVersion, negotiate } from './microversion.js';
@@ -16,7 +16,7 @@ import { registerSnapshotRoutes } from './snapshot-routes.js';
 import { registerVersionRoutes } from './versions.js';
 import { registerVolumeRoutes } from './volume-routes.js';
 
-export const cinderDialect: FastifyPluginAsync<DialectOptions> = async (app, { plane }) => {
+export const cinderDialect: FastifyPluginAsync<DialectOptions> = async (app, { plane, publicUrl }) => {
   useDialectErrors(app, (error) => cinderFault(error));
 
   app.addHook('onRequest', async (request) => {
@@ -33,14 +33,14 @@ export const cinderDialect: FastifyPluginAsync<DialectOptions> = async (app, { p
     return payload;
   });
 
-  registerVersionRoutes(app);
+  registerVersionRoutes(app, publicUrl);
   const prefix = app.prefix;
   const context: RouteContext = {
     plane,
     bases: ['/v3/:project_id', '/v3'],
     root: (request: FastifyRequest) => {
       const projectId = (request.params as { project_id?: string }).project_id;
-      return `${originOf(request)}${prefix}/v3${projectId === undefined ? '' : `/${projectId}`}`;
+      return `${publicUrl()}${prefix}/v3${projectId === undefined ? '' : `/${projectId}`}`;
     },
   };
   registerVolumeRoutes(app, context);

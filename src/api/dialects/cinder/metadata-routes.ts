@@ -10,6 +10,7 @@ import { StrataError } from '../../../lib/errors.js';
 import { callerOf } from './auth.js';
 import { type RouteContext, route } from './context.js';
 import { element, invalid, metadataMap } from './parse.js';
+import * as S from './schemas.js';
 
 export interface MetadataStore {
   /** Path below a base, e.g. `/snapshots/:snapshot_id`. */
@@ -47,14 +48,14 @@ export function registerMetadataRoutes(app: FastifyInstance, context: RouteConte
       return merged;
     });
     return { metadata };
-  });
+  }, { body: S.MetadataBody });
   route(app, context, 'PUT', at, `${store.noun}.metadata.replace`, async (request) => {
     const caller = callerOf(request);
     const id = store.idOf(request);
     const metadata = metadataBody(request.body);
     await store.read(caller, id);
     return { metadata: await store.modify(caller, id, () => metadata) };
-  });
+  }, { body: S.MetadataBody });
   route(app, context, 'GET', `${at}/:key`, `${store.noun}.metadata.showKey`, async (request) => {
     const key = keyOf(request);
     const metadata = await store.read(callerOf(request), store.idOf(request));
@@ -75,7 +76,7 @@ export function registerMetadataRoutes(app: FastifyInstance, context: RouteConte
       return merged;
     });
     return { meta: { [key]: written[key] } };
-  });
+  }, { body: S.MetaBody });
   route(app, context, 'DELETE', `${at}/:key`, `${store.noun}.metadata.deleteKey`, async (request, reply) => {
     const caller = callerOf(request);
     const id = store.idOf(request);

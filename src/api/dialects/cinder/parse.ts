@@ -7,6 +7,7 @@
 import type { Page, SortOrder } from '../../../core/paging.js';
 import { StrataError } from '../../../lib/errors.js';
 import { limits } from '../../../lib/limits.js';
+import { isReservedKey } from '../../reserved-keys.js';
 
 export type Json = Record<string, unknown>;
 
@@ -199,6 +200,8 @@ export function refuseUnknown(query: Query, known: readonly string[]): void {
 export function metadataFilter(text: string): Record<string, string> {
   const parsed = parseDictLiteral(text);
   if (parsed === null) throw invalid(`Invalid metadata filter ${text}: expected {'key': 'value', ...}`, 'metadata');
+  const reserved = Object.keys(parsed).find(isReservedKey);
+  if (reserved !== undefined) throw invalid(`Invalid metadata filter ${text}: the key ${reserved} is a reserved name`, 'metadata');
   return parsed;
 }
 
@@ -211,22 +214,23 @@ function parseDictLiteral(text: string): Record<string, string> | null {
   }
   const body = /^\s*\{(.*)\}\s*$/s.exec(text);
   if (body === null) return null;
-  const result: Record<string, string> = {};
+  // Entries, then fromEntries: an assignment to `__proto__` would vanish instead of being refused.
+  const entries: Array<[string, string]> = [];
   const item = /\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*(,|$)/y;
   let rest = body[1];
-  if (rest.trim() === '') return result;
+  if (rest.trim() === '') return {};
   let position = 0;
   while (position < rest.length) {
     item.lastIndex = position;
     const m = item.exec(rest);
     if (m === null) return null;
     const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
-    result[unescape(m[1] ?? m[2])] = unescape(m[3] ?? m[4]);
+    entries.push([unescape(m[1] ?? m[2]), unescape(m[3] ?? m[4])]);
     position = item.lastIndex;
     if (m[5] === '') break;
   }
   rest = rest.slice(position);
-  return rest.trim() === '' ? result : null;
+  return rest.trim() === '' ? Object.fromEntries(entries) : null;
 }
 
 export interface CollectedPage<T> {

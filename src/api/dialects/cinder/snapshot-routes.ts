@@ -33,6 +33,7 @@ import {
   uuidField,
 } from './parse.js';
 import { availabilityZone, collectionLinks, snapshotSummary, snapshotView } from './render.js';
+import * as S from './schemas.js';
 
 export const snapshotStatuses: readonly SnapshotStatus[] = ['creating', 'available', 'deleting', 'error', 'error_deleting'];
 /** Statuses os-reset_status may set on a Strata snapshot (the rest belong to running jobs). */
@@ -131,8 +132,8 @@ export async function checkDeletable(context: RouteContext, request: FastifyRequ
 export function registerSnapshotRoutes(app: FastifyInstance, context: RouteContext): void {
   const { plane } = context;
 
-  route(app, context, 'GET', '/snapshots', 'snapshot.list', async (request) => listSnapshots(request, context, false));
-  route(app, context, 'GET', '/snapshots/detail', 'snapshot.list', async (request) => listSnapshots(request, context, true));
+  route(app, context, 'GET', '/snapshots', 'snapshot.list', async (request) => listSnapshots(request, context, false), { querystring: S.ListQuery });
+  route(app, context, 'GET', '/snapshots/detail', 'snapshot.list', async (request) => listSnapshots(request, context, true), { querystring: S.ListQuery });
 
   route(app, context, 'POST', '/snapshots', 'snapshot.create', async (request, reply) => {
     const caller = callerOf(request);
@@ -156,7 +157,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, context: RouteConte
     }
     const created = await plane.snapshots.create(caller, volume.id, { name: name ?? displayName ?? '', description: description ?? '', metadata });
     return reply.status(202).send({ snapshot: snapshotView(request, created, false) });
-  });
+  }, { body: S.SnapshotCreateBody });
 
   route(app, context, 'GET', '/snapshots/:snapshot_id', 'snapshot.show', async (request) => ({
     snapshot: snapshotView(request, await plane.snapshots.get(callerOf(request), snapshotIdOf(request)), true),
@@ -174,7 +175,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, context: RouteConte
     const pick = (a: string | null | undefined, b: string | null | undefined) => (a !== undefined ? (a ?? '') : b !== undefined ? (b ?? '') : undefined);
     const updated = await plane.snapshots.update(callerOf(request), snapshotIdOf(request), { name: pick(name, displayName), description: pick(description, displayDescription) });
     return { snapshot: snapshotView(request, updated, false) };
-  });
+  }, { body: S.SnapshotUpdateBody });
 
   route(app, context, 'DELETE', '/snapshots/:snapshot_id', 'snapshot.delete', async (request, reply) => {
     const id = snapshotIdOf(request);
@@ -211,7 +212,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, context: RouteConte
       default:
         throw invalid(`There is no such action: ${action}`, action);
     }
-  });
+  }, { body: S.SnapshotActionBody });
 
   registerMetadataRoutes(app, context, {
     path: '/snapshots/:snapshot_id',

@@ -3,9 +3,10 @@
  * Choices and `/v3/` answers 200, both with the one v3 entry. cinderclient reads `version` and
  * `min_version` from it before every command, without a token.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { originOf } from './context.js';
+import type { FastifyInstance } from 'fastify';
+import { routeSchema } from '../schemas.js';
 import { maxVersion, minVersion, versionString, versionsUpdated } from './microversion.js';
+import { OtherQuery } from './schemas.js';
 
 export function versionsDocument(selfHref: string) {
   return {
@@ -26,9 +27,10 @@ export function versionsDocument(selfHref: string) {
   };
 }
 
-export function registerVersionRoutes(app: FastifyInstance): void {
-  const selfOf = (request: FastifyRequest) => `${originOf(request)}${app.prefix}/v3/`;
+export function registerVersionRoutes(app: FastifyInstance, publicUrl: () => string): void {
+  const selfOf = () => `${publicUrl()}${app.prefix}/v3/`;
   const config = { cinderPublic: true };
-  app.get('/', { config }, async (request, reply) => reply.status(300).send(versionsDocument(selfOf(request))));
-  for (const url of ['/v3', '/v3/']) app.get(url, { config }, async (request) => versionsDocument(selfOf(request)));
+  const schema = routeSchema({ querystring: OtherQuery });
+  app.get('/', { config, schema }, async (_request, reply) => reply.status(300).send(versionsDocument(selfOf())));
+  for (const url of ['/v3', '/v3/']) app.get(url, { config, schema }, async () => versionsDocument(selfOf()));
 }

@@ -37,6 +37,7 @@ import {
   uuidField,
 } from './parse.js';
 import { availabilityZone, collectionLinks, defaultVolumeType, volumeSummary, volumeView } from './render.js';
+import * as S from './schemas.js';
 
 const sizeGibMax = limits.volumeSizeBytesMax / GiB;
 const nameLengthMax = 255;
@@ -153,8 +154,8 @@ function checkUnsupported(volume: Json): void {
 export function registerVolumeRoutes(app: FastifyInstance, context: RouteContext): void {
   const { plane } = context;
 
-  route(app, context, 'GET', '/volumes', 'volume.list', async (request) => listVolumes(request, context, false));
-  route(app, context, 'GET', '/volumes/detail', 'volume.list', async (request) => listVolumes(request, context, true));
+  route(app, context, 'GET', '/volumes', 'volume.list', async (request) => listVolumes(request, context, false), { querystring: S.ListQuery });
+  route(app, context, 'GET', '/volumes/detail', 'volume.list', async (request) => listVolumes(request, context, true), { querystring: S.ListQuery });
 
   route(app, context, 'POST', '/volumes', 'volume.create', async (request, reply) => {
     const caller = callerOf(request);
@@ -179,7 +180,7 @@ export function registerVolumeRoutes(app: FastifyInstance, context: RouteContext
       metadata,
     });
     return reply.status(202).send({ volume: await renderVolume(context, request, created) });
-  });
+  }, { body: S.VolumeCreateBody });
 
   route(app, context, 'GET', '/volumes/:volume_id', 'volume.show', async (request) => ({
     volume: await renderVolume(context, request, await plane.volumes.get(callerOf(request), volumeIdOf(request))),
@@ -202,7 +203,7 @@ export function registerVolumeRoutes(app: FastifyInstance, context: RouteContext
       metadata,
     });
     return { volume: await renderVolume(context, request, updated) };
-  });
+  }, { body: S.VolumeUpdateBody });
 
   route(app, context, 'DELETE', '/volumes/:volume_id', 'volume.delete', async (request, reply) => {
     const query = request.query as Query;
@@ -249,7 +250,7 @@ export function registerVolumeRoutes(app: FastifyInstance, context: RouteContext
       default:
         throw invalid(`There is no such action: ${action}`, action);
     }
-  });
+  }, { body: S.VolumeActionBody });
 
   registerMetadataRoutes(app, context, {
     path: '/volumes/:volume_id',

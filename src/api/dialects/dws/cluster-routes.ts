@@ -5,11 +5,13 @@ import { callerOf } from './auth.js';
 import { cluster, clusterView, gather, type PageRequest } from './lookups.js';
 import { clusterSnapshotItem, clusterWire } from './render.js';
 import { checkUuid, parseClusterSnapshotQuery } from './validate.js';
+import { routeSchema } from '../schemas.js';
+import * as S from './schemas.js';
 
 type ClusterParams = { Params: { project_id: string; cluster_id: string } };
 
 export const clusterRoutes: FastifyPluginAsync<{ plane: ControlPlane }> = async (app, { plane }) => {
-  app.get('/v1.0/:project_id/clusters', async (request) => {
+  app.get('/v1.0/:project_id/clusters', { schema: routeSchema({ params: S.Params, querystring: S.DwsQuery }) }, async (request) => {
     const caller = callerOf(request);
     const { items } = await gather((page) => plane.groups.list(caller, { ...page, sort: 'created_at', order: 'asc' }));
     const clusters = [];
@@ -17,13 +19,13 @@ export const clusterRoutes: FastifyPluginAsync<{ plane: ControlPlane }> = async 
     return { clusters, count: clusters.length };
   });
 
-  app.get<ClusterParams>('/v1.0/:project_id/clusters/:cluster_id', async (request) => {
+  app.get<ClusterParams>('/v1.0/:project_id/clusters/:cluster_id', { schema: routeSchema({ params: S.Params, querystring: S.DwsQuery }) }, async (request) => {
     const caller = callerOf(request);
     const group = await cluster(plane, caller, checkUuid(request.params.cluster_id, 'cluster_id'), 'cluster_id');
     return { cluster: clusterWire(await clusterView(plane, caller, group)) };
   });
 
-  app.get<ClusterParams>('/v1.0/:project_id/clusters/:cluster_id/snapshots', async (request) => {
+  app.get<ClusterParams>('/v1.0/:project_id/clusters/:cluster_id/snapshots', { schema: routeSchema({ params: S.Params, querystring: S.DwsQuery }) }, async (request) => {
     const caller = callerOf(request);
     const clusterId = checkUuid(request.params.cluster_id, 'cluster_id');
     const query = parseClusterSnapshotQuery(request.query);

@@ -83,7 +83,8 @@ export function faultOf(error: Pick<DialectError, 'code' | 'field'>, routeMissin
   if (routeMissing && code === 'NOT_FOUND') return faults.gatewayNoSuchApi;
   if (code === 'FORBIDDEN' && field === 'project_id') return faults.otherTenant;
   if (code === 'ALREADY_EXISTS' && field === 'restore.name') return faults.clusterNameExists;
-  const byField = field === undefined || !fieldCodes.has(code) ? undefined : faultOfField[field];
+  // Own keys only: a field named `constructor` must not find Object.prototype's.
+  const byField = field === undefined || !fieldCodes.has(code) || !Object.hasOwn(faultOfField, field) ? undefined : faultOfField[field];
   return byField ?? faultOfCode[code];
 }
 

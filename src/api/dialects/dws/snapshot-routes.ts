@@ -11,11 +11,13 @@ import { callerOf } from './auth.js';
 import { cluster, dwsSnapshot, gather } from './lookups.js';
 import { snapshotDetail, snapshotItem } from './render.js';
 import { checkUuid, parseRestore, parseSnapshotCreate } from './validate.js';
+import { routeSchema } from '../schemas.js';
+import * as S from './schemas.js';
 
 type SnapshotParams = { Params: { project_id: string; snapshot_id: string } };
 
 export const snapshotRoutes: FastifyPluginAsync<{ plane: ControlPlane }> = async (app, { plane }) => {
-  app.post('/v1.0/:project_id/snapshots', async (request) => {
+  app.post('/v1.0/:project_id/snapshots', { schema: routeSchema({ params: S.Params, querystring: S.DwsQuery, body: S.SnapshotCreateBody }) }, async (request) => {
     const input = parseSnapshotCreate(request.body);
     const caller = callerOf(request);
     requireWriter(caller);
@@ -26,21 +28,21 @@ export const snapshotRoutes: FastifyPluginAsync<{ plane: ControlPlane }> = async
     return { snapshot: { id: created.id } };
   });
 
-  app.get('/v1.0/:project_id/snapshots', async (request) => {
+  app.get('/v1.0/:project_id/snapshots', { schema: routeSchema({ params: S.Params, querystring: S.DwsQuery }) }, async (request) => {
     const caller = callerOf(request);
     const { items } = await gather((page) => plane.groups.listSnapshots(caller, { ...page, sort: 'created_at', order: 'asc', grouped: true }));
     const snapshots = items.filter((s): s is typeof s & { groupId: string } => s.groupId !== null).map(snapshotItem);
     return { snapshots, count: snapshots.length };
   });
 
-  app.get<SnapshotParams>('/v1.0/:project_id/snapshots/:snapshot_id', async (request) => {
+  app.get<SnapshotParams>('/v1.0/:project_id/snapshots/:snapshot_id', { schema: routeSchema({ params: S.Params, querystring: S.DwsQuery }) }, async (request) => {
     const caller = callerOf(request);
     const snapshot = await dwsSnapshot(plane, caller, checkUuid(request.params.snapshot_id, 'snapshot_id'));
     const group = await plane.groups.get(caller, snapshot.groupId);
     return { snapshot: snapshotDetail(snapshot, group.name) };
   });
 
-  app.delete<SnapshotParams>('/v1.0/:project_id/snapshots/:snapshot_id', async (request, reply) => {
+  app.delete<SnapshotParams>('/v1.0/:project_id/snapshots/:snapshot_id', { schema: routeSchema({ params: S.Params, querystring: S.DwsQuery }) }, async (request, reply) => {
     const caller = callerOf(request);
     const id = checkUuid(request.params.snapshot_id, 'snapshot_id');
     requireWriter(caller);
@@ -49,7 +51,7 @@ export const snapshotRoutes: FastifyPluginAsync<{ plane: ControlPlane }> = async
     return reply.status(202).send();
   });
 
-  app.post<SnapshotParams>('/v1.0/:project_id/snapshots/:snapshot_id/actions', async (request) => {
+  app.post<SnapshotParams>('/v1.0/:project_id/snapshots/:snapshot_id/actions', { schema: routeSchema({ params: S.Params, querystring: S.DwsQuery, body: S.RestoreBody }) }, async (request) => {
     const id = checkUuid(request.params.snapshot_id, 'snapshot_id');
     const input = parseRestore(request.body);
     const caller = callerOf(request);

@@ -151,7 +151,7 @@ export function parseClusterSnapshotQuery(query: unknown): ClusterSnapshotQuery 
   const limit = given === undefined ? undefined : Math.min(given, pageSizeMax);
   const offset = wholeNumber(q, 'offset', 0) ?? 0;
   const sortKey = singleQueryValue(q, 'sort_key');
-  if (sortKey !== undefined && !(sortKey in sortKeys)) throw invalid('sort_key', `sort_key must be one of ${Object.keys(sortKeys).join(', ')}`);
+  if (sortKey !== undefined && !Object.hasOwn(sortKeys, sortKey)) throw invalid('sort_key', `sort_key must be one of ${Object.keys(sortKeys).join(', ')}`);
   const sortDir = singleQueryValue(q, 'sort_dir');
   if (sortDir !== undefined && sortDir !== 'asc' && sortDir !== 'desc') throw invalid('sort_dir', 'sort_dir must be asc or desc');
   if (limit !== undefined && !Number.isSafeInteger(offset * limit)) throw invalid('offset', 'offset is too large');

@@ -29,6 +29,7 @@ import { availabilityZone } from '../cinder/render.js';
 import { checkDeletable, snapshotStatuses } from '../cinder/snapshot-routes.js';
 import { callerOf } from './auth.js';
 import { evsSnapshot, evsSnapshotListItem, serviceType } from './render.js';
+import * as S from '../cinder/schemas.js';
 
 const textBytesMax = 255;
 /** Snapshots the backup service makes; EVS refuses to delete or roll them back. */
@@ -119,7 +120,7 @@ export function registerCloudSnapshotRoutes(app: FastifyInstance, context: Route
     const description = optionalText(snapshot, 'description', { max: textBytesMax, bytes: true });
     const created = await plane.snapshots.create(caller, volumeId, { name: name ?? '', description: description ?? '', metadata });
     return reply.status(202).send({ snapshot: evsSnapshot(created) });
-  });
+  }, { body: S.CloudSnapshotCreateBody });
 
   route(app, context, 'GET', '/cloudsnapshots/detail', 'cloudsnapshot.list', async (request) => {
     const caller = callerOf(request);
@@ -140,7 +141,7 @@ export function registerCloudSnapshotRoutes(app: FastifyInstance, context: Route
       body.snapshots_links = [{ href: nextLink(`${context.root(request)}/cloudsnapshots/detail`, query, last.id), rel: 'next' }];
     }
     return body;
-  });
+  }, { querystring: S.ListQuery });
 
   route(app, context, 'GET', '/cloudsnapshots/:snapshot_id', 'cloudsnapshot.show', async (request) => ({
     snapshot: evsSnapshot(await plane.snapshots.get(callerOf(request), snapshotIdOf(request))),
@@ -157,7 +158,7 @@ export function registerCloudSnapshotRoutes(app: FastifyInstance, context: Route
       description: description === undefined ? undefined : (description ?? ''),
     });
     return { snapshot: evsSnapshot(updated) };
-  });
+  }, { body: S.CloudSnapshotUpdateBody });
 
   route(app, context, 'DELETE', '/cloudsnapshots/:snapshot_id', 'cloudsnapshot.delete', async (request, reply) => {
     const caller = callerOf(request);
@@ -189,6 +190,6 @@ export function registerCloudSnapshotRoutes(app: FastifyInstance, context: Route
     await plane.snapshots.revert(caller, id);
     return reply.status(202).send({ rollback: { volume_id: volumeId } });
   };
-  route(app, context, 'POST', '/cloudsnapshots/:snapshot_id/rollback', 'cloudsnapshot.rollback', rollback);
-  route(app, vendorContext, 'POST', '/os-vendor-snapshots/:snapshot_id/rollback', 'cloudsnapshot.rollback', rollback);
+  route(app, context, 'POST', '/cloudsnapshots/:snapshot_id/rollback', 'cloudsnapshot.rollback', rollback, { body: S.RollbackBody });
+  route(app, vendorContext, 'POST', '/os-vendor-snapshots/:snapshot_id/rollback', 'cloudsnapshot.rollback', rollback, { body: S.RollbackBody });
 }

@@ -6,7 +6,7 @@
  * error codes. See docs/dialects/evs.md.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { originOf, type RouteContext } from '../cinder/context.js';
+import type { RouteContext } from '../cinder/context.js';
 import { registerSnapshotRoutes } from '../cinder/snapshot-routes.js';
 import { registerVolumeRoutes } from '../cinder/volume-routes.js';
 import { type DialectOptions, useDialectErrors } from '../shared.js';
@@ -14,7 +14,7 @@ import { authenticateEvs } from './auth.js';
 import { registerCloudSnapshotRoutes } from './cloudsnapshot-routes.js';
 import { evsFault } from './errors.js';
 
-export const evsDialect: FastifyPluginAsync<DialectOptions> = async (app, { plane }) => {
+export const evsDialect: FastifyPluginAsync<DialectOptions> = async (app, { plane, publicUrl }) => {
   useDialectErrors(app, (error, request) => evsFault(error, request));
   app.addHook('onRequest', async (request) => authenticateEvs(plane, request));
   app.addHook('onSend', async (request, reply, payload) => {
@@ -26,7 +26,7 @@ export const evsDialect: FastifyPluginAsync<DialectOptions> = async (app, { plan
   // Links point back through the API version (v2 or v3) the request came in by.
   const root = (request: FastifyRequest) => {
     const version = request.url.startsWith(`${prefix}/v3/`) ? 'v3' : 'v2';
-    return `${originOf(request)}${prefix}/${version}/${(request.params as { project_id: string }).project_id}`;
+    return `${publicUrl()}${prefix}/${version}/${(request.params as { project_id: string }).project_id}`;
   };
   const v2: RouteContext = { plane, bases: ['/v2/:project_id'], root };
   const both: RouteContext = { plane, bases: ['/v2/:project_id', '/v3/:project_id'], root };

@@ -15,7 +15,7 @@ export function actionOf(flavor: GroupFlavor, context: ManilaContext): { action:
   const body = context.body;
   if (!isObject(body) || Object.keys(body).length !== 1) throw new StrataError('INVALID_JSON', 'too many body keys');
   const key = Object.keys(body)[0];
-  const known = flavor.actions[key];
+  const known = Object.hasOwn(flavor.actions, key) ? flavor.actions[key] : undefined;
   if (known === undefined) throw bad(`There is no such action: ${key}`);
   requireWindow(context.requested, known.windows);
   return { action: known.action, value: body[key] };

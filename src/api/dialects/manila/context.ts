@@ -17,6 +17,8 @@ export interface ManilaDeps {
   policy: Policy;
   /** The dialect's mount point, `/manila`. */
   prefix: string;
+  /** The base URL of returned links (never the request's Host header). */
+  publicUrl: () => string;
 }
 
 /** Per-request state set by the plugin's hooks (authentication, version). */
@@ -46,9 +48,9 @@ export interface ManilaContext extends ManilaDeps {
   reply: FastifyReply;
 }
 
-/** `http://HOST/manila`, as Manila builds links from the request's application URL. */
-export function rootUrl(deps: ManilaDeps, request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}${deps.prefix}`;
+/** `PUBLIC_URL/manila`: Manila builds links from its configured public endpoint, never the Host header. */
+export function rootUrl(deps: ManilaDeps): string {
+  return `${deps.publicUrl()}${deps.prefix}`;
 }
 
 type Handler = (context: ManilaContext) => Promise<unknown>;
@@ -64,7 +66,7 @@ export function v2Route(deps: ManilaDeps, allowed: readonly VersionWindow[], han
       ...deps,
       caller,
       requested,
-      base: { root: rootUrl(deps, request), projectId: caller.projectId },
+      base: { root: rootUrl(deps), projectId: caller.projectId },
       isAdmin: caller.role === 'admin',
       query: (request.query ?? {}) as Record<string, unknown>,
       params,

@@ -15,6 +15,8 @@ import { ManilaFault } from './errors.js';
 import type { GroupFlavor } from './flavors.js';
 import { availabilityZone, defaultShareGroupType, defaultShareType, type GroupFacts, groupDetail, groupSummary, type Json, collectionLinks } from './render.js';
 import { entity, listWindow, optionalText, plainQuery, queryText, rejectUnknownFields, requireUuid, uuidLike } from './requests.js';
+import { routeSchema } from '../schemas.js';
+import * as S from './schemas.js';
 
 const bad = (message: string) => new StrataError('INVALID_ARGUMENT', message);
 const conflict = (message: string) => new StrataError('INVALID_STATE', message);
@@ -58,11 +60,12 @@ export function groupRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: Grou
       return body;
     });
 
-  app.get(base, list(false));
-  app.get(`${base}/detail`, list(true));
+  app.get(base, { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) }, list(false));
+  app.get(`${base}/detail`, { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) }, list(true));
 
   app.get(
     `${base}/:id`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) },
     route(async (context) => {
       context.policy.authorize(rule('get'), context.caller);
       return { [flavor.groupKey]: await detail(context, await find(context, context.params.id)) };
@@ -71,6 +74,7 @@ export function groupRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: Grou
 
   app.post(
     base,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery, body: S.groupCreateBody(flavor) }) },
     route(async (context) => {
       context.policy.authorize(rule('create'), context.caller);
       const input = parseCreate(flavor, context.body, missingBody);
@@ -94,6 +98,7 @@ export function groupRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: Grou
 
   app.put(
     `${base}/:id`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery, body: S.updateBody(flavor.groupKey) }) },
     route(async (context) => {
       context.policy.authorize(rule('update'), context.caller);
       const fields = entity(context.body, flavor.groupKey, missingBody);
@@ -109,6 +114,7 @@ export function groupRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: Grou
 
   app.delete(
     `${base}/:id`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) },
     route(async (context) => {
       context.policy.authorize(rule('delete'), context.caller);
       const id = context.params.id;
@@ -127,6 +133,7 @@ export function groupRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: Grou
 
   app.post(
     `${base}/:id/action`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery, body: S.actionBody(flavor) }) },
     route(async (context) => {
       const { action, value } = actionOf(flavor, context);
       context.policy.authorize(rule(action), context.caller);

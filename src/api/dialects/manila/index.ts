@@ -23,8 +23,8 @@ import { snapshotRoutes } from './snapshot-routes.js';
 import { typeRoutes } from './type-routes.js';
 import { publicPaths, versionRoutes } from './version-routes.js';
 
-export const manilaDialect: FastifyPluginAsync<DialectOptions> = async (app, { plane, settings }) => {
-  const deps: ManilaDeps = { plane, policy: Policy.load(settings.manilaPolicyFile), prefix: app.prefix };
+export const manilaDialect: FastifyPluginAsync<DialectOptions> = async (app, { plane, settings, publicUrl }) => {
+  const deps: ManilaDeps = { plane, policy: Policy.load(settings.manilaPolicyFile), prefix: app.prefix, publicUrl };
   const discovery = new Set(publicPaths(app.prefix));
   const v2 = `${app.prefix}/v2`;
 

@@ -29,6 +29,8 @@ import {
   shareSummary,
 } from './render.js';
 import { isObject, listWindow, plainQuery, queryText, textLengthMax } from './requests.js';
+import { routeSchema } from '../schemas.js';
+import * as S from './schemas.js';
 
 const bad = (message: string) => new StrataError('INVALID_ARGUMENT', message);
 const forbidden = (message: string) => new StrataError('FORBIDDEN', message);
@@ -66,7 +68,7 @@ export function shareRoutes(app: FastifyInstance, deps: ManilaDeps): void {
       const window = listWindow(query);
       const sortKey = queryText(query, 'sort_key') ?? 'created_at';
       const sortDir = queryText(query, 'sort_dir') ?? 'desc';
-      if (sortKeys[sortKey] === undefined) throw bad(`Wrong sorting key provided - '${sortKey}'.`);
+      if (!Object.hasOwn(sortKeys, sortKey)) throw bad(`Wrong sorting key provided - '${sortKey}'.`);
       if (sortDir !== 'asc' && sortDir !== 'desc') throw bad(`Wrong sorting data provided: sort key is '${sortKey}' and sort direction is '${sortDir}'.`);
       const status = queryText(query, 'status');
       const group = groupParam(context);
@@ -78,7 +80,7 @@ export function shareRoutes(app: FastifyInstance, deps: ManilaDeps): void {
         order: sortDir,
         name: queryText(query, 'name') ?? queryText(query, 'display_name'),
         // An unknown status matches nothing, as in Manila.
-        status: status === undefined ? undefined : (statusFilter[status] ?? ('unknown' as VolumeStatus)),
+        status: status === undefined ? undefined : Object.hasOwn(statusFilter, status) ? statusFilter[status] : ('unknown' as VolumeStatus),
         groupId: group === null ? undefined : queryText(query, group),
       });
       const items = isDetail ? await Promise.all(page.items.map((v) => detail(context, v))) : page.items.map((v) => shareSummary(context.base, v));
@@ -88,11 +90,12 @@ export function shareRoutes(app: FastifyInstance, deps: ManilaDeps): void {
       return body;
     });
 
-  app.get(base, list(false));
-  app.get(`${base}/detail`, list(true));
+  app.get(base, { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) }, list(false));
+  app.get(`${base}/detail`, { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) }, list(true));
 
   app.get(
     `${base}/:id`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) },
     route(async (context) => {
       context.policy.authorize('share:get', context.caller);
       return { share: await detail(context, await find(context, context.params.id)) };
@@ -101,6 +104,7 @@ export function shareRoutes(app: FastifyInstance, deps: ManilaDeps): void {
 
   app.post(
     base,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery, body: S.ShareCreateBody }) },
     route(async (context) => {
       context.policy.authorize('share:create', context.caller);
       const input = await parseCreate(context);
@@ -130,6 +134,7 @@ export function shareRoutes(app: FastifyInstance, deps: ManilaDeps): void {
 
   app.delete(
     `${base}/:id`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) },
     route(async (context) => {
       context.policy.authorize('share:delete', context.caller);
       const id = context.params.id;

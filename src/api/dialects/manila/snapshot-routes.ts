@@ -13,6 +13,8 @@ import { type ManilaContext, type ManilaDeps, v2Route, whenNotFound } from './co
 import type { GroupFlavor } from './flavors.js';
 import { collectionLinks, type Json, member, shareProtocol, snapshotDetail, snapshotSummary } from './render.js';
 import { entity, listWindow, optionalText, plainQuery, queryText, rejectUnknownFields, requireUuid } from './requests.js';
+import { routeSchema } from '../schemas.js';
+import * as S from './schemas.js';
 
 const bad = (message: string) => new StrataError('INVALID_ARGUMENT', message);
 const conflict = (message: string) => new StrataError('INVALID_STATE', message);
@@ -48,11 +50,12 @@ export function snapshotRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: G
       return body;
     });
 
-  app.get(base, list(false));
-  app.get(`${base}/detail`, list(true));
+  app.get(base, { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) }, list(false));
+  app.get(`${base}/detail`, { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) }, list(true));
 
   app.get(
     `${base}/:id`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) },
     route(async (context) => {
       context.policy.authorize(rule(flavor.snapshotGetRule), context.caller);
       return { [flavor.snapshotKey]: snapshotDetail(flavor, context.base, await find(context, context.params.id)) };
@@ -61,6 +64,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: G
 
   app.get(
     `${base}/:id/members`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) },
     route(async (context) => {
       context.policy.authorize(rule(flavor.snapshotGetRule), context.caller);
       const window = listWindow(context.query);
@@ -81,6 +85,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: G
 
   app.post(
     base,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery, body: S.snapshotCreateBody(flavor) }) },
     route(async (context) => {
       context.policy.authorize(rule('create'), context.caller);
       const fields = entity(context.body, flavor.snapshotKey, missingBody);
@@ -100,6 +105,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: G
 
   app.put(
     `${base}/:id`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery, body: S.updateBody(flavor.snapshotKey) }) },
     route(async (context) => {
       context.policy.authorize(rule('update'), context.caller);
       const fields = entity(context.body, flavor.snapshotKey, missingBody);
@@ -115,6 +121,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: G
 
   app.delete(
     `${base}/:id`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) },
     route(async (context) => {
       context.policy.authorize(rule('delete'), context.caller);
       const id = context.params.id;
@@ -129,6 +136,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: G
 
   app.post(
     `${base}/:id/action`,
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery, body: S.actionBody(flavor) }) },
     route(async (context) => {
       const { action, value } = actionOf(flavor, context);
       context.policy.authorize(rule(action), context.caller);
@@ -153,7 +161,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: ManilaDeps, flavor: G
 function shareGroupFilters(query: Record<string, unknown>): { name?: string; status?: string; groupId?: string; sort?: 'created_at' | 'name'; order?: 'asc' | 'desc' } {
   const sortKey = queryText(query, 'sort_key');
   const sortDir = queryText(query, 'sort_dir');
-  if (sortKey !== undefined && sortKeys[sortKey] === undefined) throw bad(`Wrong sorting key provided - '${sortKey}'.`);
+  if (sortKey !== undefined && !Object.hasOwn(sortKeys, sortKey)) throw bad(`Wrong sorting key provided - '${sortKey}'.`);
   if (sortDir !== undefined && sortDir !== 'asc' && sortDir !== 'desc') throw bad(`Wrong sorting data provided: sort key is '${sortKey ?? 'created_at'}' and sort direction is '${sortDir}'.`);
   return {
     name: queryText(query, 'name'),

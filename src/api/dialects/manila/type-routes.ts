@@ -8,6 +8,8 @@ import { StrataError } from '../../../lib/errors.js';
 import { type ManilaContext, type ManilaDeps, v2Route } from './context.js';
 import { atLeast, windows } from './microversion.js';
 import { defaultShareType, type Json } from './render.js';
+import { routeSchema } from '../schemas.js';
+import * as S from './schemas.js';
 
 function shareTypeView(context: ManilaContext): Json {
   const view: Json = {
@@ -26,6 +28,7 @@ export function typeRoutes(app: FastifyInstance, deps: ManilaDeps): void {
   const route = (handler: (context: ManilaContext) => Promise<unknown>) => v2Route(deps, windows.shares, handler);
   app.get(
     '/v2/:tenant_id/types',
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) },
     route(async (context) => {
       context.policy.authorize('share_type:index', context.caller);
       const list = [shareTypeView(context)];
@@ -34,6 +37,7 @@ export function typeRoutes(app: FastifyInstance, deps: ManilaDeps): void {
   );
   app.get(
     '/v2/:tenant_id/types/:id',
+    { schema: routeSchema({ params: S.Params, querystring: S.ManilaQuery }) },
     route(async (context) => {
       context.policy.authorize('share_type:show', context.caller);
       const id = context.params.id;

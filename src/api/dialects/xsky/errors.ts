@@ -66,6 +66,6 @@ export function renderXskyError(error: DialectError): { status: number; body: Xs
 
 function withField(error: DialectError): string {
   if (error.field === undefined) return error.message;
-  const field = wireFieldNames[error.field] ?? error.field;
+  const field = Object.hasOwn(wireFieldNames, error.field) ? wireFieldNames[error.field] : error.field;
   return error.message.startsWith(field) ? error.message : `${field}: ${error.message}`;
 }

@@ -56,7 +56,8 @@ export function parseList<S extends string>(query: ListQueryWire, sortFields: So
 function parseSort<S extends string>(text: string | undefined, fields: SortFields<S>): { sort: S; order: SortOrder } {
   if (text === undefined || text.trim() === '') return { sort: fields.id, order: 'asc' };
   const m = /^\s*(-)?([a-z_]+)(?::(asc|desc))?\s*$/i.exec(text);
-  const column = m === null ? undefined : fields[m[2].toLowerCase()];
+  // Own keys only: `constructor` or `toString` must not find Object.prototype's.
+  const column = m === null || !Object.hasOwn(fields, m[2].toLowerCase()) ? undefined : fields[m[2].toLowerCase()];
   if (m === null || column === undefined) {
     throw new StrataError('INVALID_ARGUMENT', `sort must be FIELD, FIELD:asc or FIELD:desc with FIELD one of ${Object.keys(fields).join(', ')}`, { field: 'sort' });
   }

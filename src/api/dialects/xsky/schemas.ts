@@ -6,6 +6,7 @@
  */
 import { Type as T } from '@sinclair/typebox';
 import { limits } from '../../../lib/limits.js';
+import { notReserved } from '../../reserved-keys.js';
 
 const c = limits.control;
 const strict = { additionalProperties: false } as const;
@@ -29,7 +30,8 @@ const list = {
   limit: T.Optional(T.Integer({ minimum: -1, maximum: Number.MAX_SAFE_INTEGER, description: '-1 is all' })),
   offset: T.Optional(T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
   q: T.Optional(T.String({ maxLength: 1024 })),
-  sort: T.Optional(T.String({ maxLength: 128 })),
+  // Looked up as a key: never a reserved name.
+  sort: T.Optional(T.String({ maxLength: 128, ...notReserved })),
 };
 const cluster = { cluster_id: T.Optional(T.String({ maxLength: 256 })) };
 

@@ -145,6 +145,8 @@ export function renderFault(prefix: string) {
       default:
         break;
     }
+    // A request its route's schema refuses is one RestServer cannot read into the API message.
+    if (Array.isArray((cause as { validation?: unknown } | null)?.validation)) return { status: 400, body: error.message, headers: plainText };
     if (error.code === 'INVALID_JSON' || error.code === 'UNSUPPORTED_MEDIA_TYPE') return { status: 400, body: error.message, headers: plainText };
     return { status: 503, body: { error: errorObject(zstackCodeOf[error.code], detailsOf(error.code, error.message)) } };
   };

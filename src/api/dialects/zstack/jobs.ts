@@ -60,6 +60,8 @@ export class ApiJobs {
     private readonly sessions: Sessions,
     /** The dialect's mount prefix (`/zstack`), for the location URL. */
     private readonly prefix: string,
+    /** The base URL of the location (never the request's Host header). */
+    private readonly publicUrl: () => string,
   ) {}
 
   /**
@@ -80,7 +82,7 @@ export class ApiJobs {
     } catch (error) {
       this.finish(job, failed(error));
     }
-    const location = `${request.protocol}://${request.host}${this.prefix}/v1/api-jobs/${uuid}`;
+    const location = `${this.publicUrl()}${this.prefix}/v1/api-jobs/${uuid}`;
     return reply.status(202).header('location', location).send({ location, apiTimeout: timeoutOf(request, options.apiTimeoutMs) });
   }
 
