@@ -30,9 +30,19 @@ export function redactSecrets(text: string): string {
 const headerNames = ['authorization', '["x-auth-token"]', '["xms-auth-token"]', 'cookie', '["set-cookie"]'];
 
 /** pino redact paths: token headers wherever a log line carries headers. */
-export const redactPaths = ['req', 'res', '*'].flatMap((parent) => headerNames.map((name) => `${parent}.headers${name.startsWith('[') ? name : `.${name}`}`));
+export const redactPaths = ['', 'req.', 'res.', '*.'].flatMap((parent) => headerNames.map((name) => `${parent}headers${name.startsWith('[') ? name : `.${name}`}`));
 
-function requestSerializer(request: FastifyRequest) {
+function requestSerializer(request: FastifyRequest | Record<string, unknown>) {
+  // A plain object logged as `req` by hand: its URL redacted, its headers left to `redactPaths`.
+  if (typeof request !== 'object' || request === null || !('raw' in request)) {
+    const plain = { ...(request as Record<string, unknown>) };
+    if (typeof plain.url === 'string') plain.url = redactSecrets(plain.url);
+    return plain;
+  }
+  return fastifyRequest(request as FastifyRequest);
+}
+
+function fastifyRequest(request: FastifyRequest) {
   return {
     method: request.method,
     url: redactSecrets(request.url),
