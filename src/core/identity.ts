@@ -17,11 +17,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { type Caller, type CoreDeps, type Role, requireAdmin } from './context.js';
-import { type LoginAttempt, LoginThrottle } from './login-throttle.js';
-import { Hasher, isWeakerThan, type PasswordCost, productionPasswordCost } from './passwords.js';
+import { Credentials, passwordHashes, type Secret } from './credentials.js';
+import { Hasher, type PasswordCost, productionPasswordCost } from './passwords.js';
 import { defaultQuotas } from './quotas.js';
 import { newId, notFound, nowIso } from './store.js';
 import type { Db, ProjectRow, UserRow } from '../db/index.js';
+
+export { sha512Hex } from './credentials.js';
 
 export interface Project {
   id: string;
@@ -47,24 +49,11 @@ export interface IssuedToken {
   roles: Role[];
 }
 
-/** What a login presents: the password, or (ZStack) its hex SHA-512 in lower case. */
-type Secret = { password: string } | { sha512: string };
-
 const toProject = (row: ProjectRow): Project => ({ id: row.id, name: row.name, description: row.description, createdAt: row.created_at });
 const toUser = (row: UserRow): User => ({ id: row.id, name: row.name, projectId: row.project_id, role: row.role, createdAt: row.created_at });
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
-}
-
-/** The digest some platform clients send instead of the password (ZStack: hex SHA-512). */
-export function sha512Hex(password: string): string {
-  return createHash('sha512').update(password).digest('hex');
-}
-
-/** Both verifiers of a password: scrypt of it, and scrypt of its hex SHA-512. */
-async function passwordHashes(hasher: Hasher, password: string): Promise<{ password_hash: string; password_sha512_hash: string }> {
-  return { password_hash: await hasher.hash(password), password_sha512_hash: await hasher.hash(sha512Hex(password)) };
 }
 
 function checkPasswordLength(password: string, field: string): void {
@@ -101,20 +90,18 @@ export async function setUserPassword(db: Db, userName: string, password: string
 }
 
 export class IdentityService {
-  private readonly hasher: Hasher;
-  private readonly throttle: LoginThrottle;
+  private readonly credentials: Credentials;
 
   constructor(
     private readonly deps: CoreDeps,
     options: IdentityOptions = {},
   ) {
-    this.hasher = new Hasher(options.passwordCost ?? productionPasswordCost);
-    this.throttle = new LoginThrottle(options.clock);
+    this.credentials = new Credentials(deps.db, deps.log, options.passwordCost ?? productionPasswordCost, options.clock);
   }
 
   /** The cost new password hashes are made at. */
   get passwordCost(): PasswordCost {
-    return this.hasher.cost;
+    return this.credentials.hasher.cost;
   }
 
   /**
@@ -126,7 +113,7 @@ export class IdentityService {
     const existing = await db.selectFrom('projects').select('id').limit(1).executeTakeFirst();
     if (existing !== undefined) return { generatedPassword: null };
     const password = adminPassword ?? randomBytes(18).toString('base64url');
-    const hashes = await passwordHashes(this.hasher, password);
+    const hashes = await this.credentials.hashes(password);
     const now = nowIso();
     const projectId = newId();
     try {
@@ -163,7 +150,7 @@ export class IdentityService {
   }): Promise<IssuedToken> {
     const { db } = this.deps;
     const secret: Secret = request.passwordSha512 !== undefined ? { sha512: request.passwordSha512.toLowerCase() } : { password: request.password ?? '' };
-    const user = await this.checkPassword(request.name, secret, this.throttle.begin(request.name, request.address));
+    const user = await this.credentials.check(request.name, secret, request.address);
     let project = await db.selectFrom('projects').selectAll().where('id', '=', user.project_id).executeTakeFirstOrThrow();
     if (request.project !== undefined && request.project !== project.id && request.project !== project.name) {
       if (user.role !== 'admin') throw new StrataError('FORBIDDEN', 'only an admin may take a token for another project');
@@ -185,43 +172,6 @@ export class IdentityService {
       .values({ id, token_hash: hashToken(token), user_id: user.id, project_id: project.id, expires_at: expiresAt, revoked_at: null, created_at: now.toISOString() })
       .execute();
     return { id, token, expiresAt, user: { id: user.id, name: user.name }, project: { id: project.id, name: project.name }, roles: [user.role] };
-  }
-
-  /**
-   * Checks a user's password (or its hex SHA-512) within a throttled attempt: UNAUTHENTICATED
-   * when the user or the password is wrong (an unknown user costs the same hash). On success
-   * the attempt is cleared and the verifiers this secret can compute that are weaker than the
-   * current cost are replaced.
-   */
-  private async checkPassword(name: string, secret: Secret, attempt: LoginAttempt, field?: string): Promise<UserRow> {
-    const { db } = this.deps;
-    const user = await db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
-    const stored = 'sha512' in secret ? user?.password_sha512_hash : user?.password_hash;
-    const ok = await this.hasher.verify('sha512' in secret ? secret.sha512 : secret.password, stored ?? (await this.dummyHash()));
-    if (user === undefined || stored == null || !ok) {
-      throw field === undefined ? new StrataError('UNAUTHENTICATED', 'wrong user name or password') : new StrataError('FORBIDDEN', `${field} is wrong`, { field });
-    }
-    attempt.succeeded();
-    const cost = this.hasher.cost;
-    const set: { password_hash?: string; password_sha512_hash?: string } = {};
-    if ('password' in secret) {
-      if (isWeakerThan(user.password_hash, cost)) set.password_hash = await this.hasher.hash(secret.password);
-      if (user.password_sha512_hash === null || isWeakerThan(user.password_sha512_hash, cost)) set.password_sha512_hash = await this.hasher.hash(sha512Hex(secret.password));
-    } else if (isWeakerThan(stored, cost)) {
-      set.password_sha512_hash = await this.hasher.hash(secret.sha512);
-    }
-    if (Object.keys(set).length > 0) {
-      // Only if the password has not changed meanwhile.
-      await db.updateTable('users').set(set).where('id', '=', user.id).where('password_hash', '=', user.password_hash).execute();
-      this.deps.log.info({ user: user.id, verifiers: Object.keys(set) }, 'password verifiers rehashed at the current cost');
-    }
-    return user;
-  }
-
-  private dummy: Promise<string> | null = null;
-  private dummyHash(): Promise<string> {
-    this.dummy ??= this.hasher.hash(randomBytes(16).toString('hex'));
-    return this.dummy;
   }
 
   /**
@@ -352,7 +302,7 @@ export class IdentityService {
       name: input.name,
       project_id: input.project_id,
       role: input.role,
-      ...(await passwordHashes(this.hasher, input.password)),
+      ...(await this.credentials.hashes(input.password)),
       created_at: nowIso(),
     };
     const { seq: _seq, ...values } = row;
@@ -386,11 +336,11 @@ export class IdentityService {
     if (caller.role === 'reader') throw new StrataError('FORBIDDEN', 'the reader role cannot change anything');
     if (input.password !== undefined && id === caller.userId) {
       if (input.current_password === undefined) throw new StrataError('MISSING_FIELD', 'changing your own password needs current_password', { field: 'current_password' });
-      await this.checkPassword(caller.userName, { password: input.current_password }, this.throttle.begin(caller.userName, context.address), 'current_password');
+      await this.credentials.check(caller.userName, { password: input.current_password }, context.address, 'current_password');
     }
     const set: { role?: Role; password_hash?: string; password_sha512_hash?: string } = {};
     if (input.role !== undefined) set.role = input.role;
-    if (input.password !== undefined) Object.assign(set, await passwordHashes(this.hasher, input.password));
+    if (input.password !== undefined) Object.assign(set, await this.credentials.hashes(input.password));
     if (Object.keys(set).length > 0) {
       await this.deps.db.transaction().execute(async (tx) => {
         await tx.updateTable('users').set(set).where('id', '=', id).execute();
