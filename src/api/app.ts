@@ -2,6 +2,8 @@
  * Builds the HTTP application (never listens: src/server.ts does): `/healthz`, `/metrics`,
  * the native API under /api/v1 with its OpenAPI document at /api/v1/openapi.json and
  * browsable docs at /docs. Request ids (pino) are UUIDs, echoed in `X-Request-Id` and in error bodies.
+ * Log lines never carry tokens: the logger redacts them from URLs, paths, headers and error
+ * text (log-redaction.ts).
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -13,6 +15,7 @@ import type { ControlPlane } from '../core/plane.js';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { errorBody, handleError } from './errors.js';
+import { redactingLoggerOptions } from './log-redaction.js';
 import { registerDialects } from './dialects/index.js';
 import { type DialectSettings, frameworkErrorSender } from './dialects/shared.js';
 import { nativeApi } from './native/index.js';
@@ -34,6 +37,7 @@ export interface StrataRoute {
 export interface AppOptions {
   plane: ControlPlane;
   dialects?: DialectSettings;
+  /** Pino options (level, stream, …) or true for the defaults; redaction is always added. Default: no logging. */
   logger?: boolean | object;
   /** The HTTP server's timeouts and connection cap; tests shorten them. */
   http?: Partial<HttpBounds>;
@@ -103,7 +107,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const bounds: HttpBounds = { ...httpBoundsDefault, ...options.http };
   const app = Fastify({
     ...serverOptions(bounds),
-    logger: options.logger ?? false,
+    logger: options.logger === undefined || options.logger === false ? false : redactingLoggerOptions(options.logger === true ? {} : options.logger),
     bodyLimit: limits.control.httpBodyBytesMax,
     // Long path parameters reach the schema (and its field-named error) instead of a bare 414.
     routerOptions: { maxParamLength: 1024 },

@@ -6,7 +6,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AssertionError } from '../lib/assert.js';
-import { type ErrorCode, errorCodes, isStrataError } from '../lib/errors.js';
+import { type ErrorCode, errorCodes, isStrataError, retryAfterSecondsOf } from '../lib/errors.js';
 
 export const httpStatusOf: Record<ErrorCode, number> = {
   INVALID_ARGUMENT: 400,
@@ -29,6 +29,7 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   LIMIT_EXCEEDED: 413,
   QUOTA_EXCEEDED: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  TOO_MANY_ATTEMPTS: 429,
   CHECKSUM_MISMATCH: 500,
   IO_ERROR: 500,
   CORRUPT_METADATA: 500,
@@ -132,5 +133,7 @@ export function toErrorReply(error: unknown, requestId: string): { status: numbe
 export function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   const { status, body, log } = toErrorReply(error, request.id);
   if (log) request.log.error({ err: error }, 'request failed');
+  const retryAfter = retryAfterSecondsOf(error);
+  if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
   void reply.header('x-request-id', request.id).status(status).send(body);
 }

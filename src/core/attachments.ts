@@ -4,6 +4,12 @@
  * attachment removes the export, which disconnects its clients. Attachments are rows in the
  * metadata database, so they (and their URIs) survive a restart: `restore` re-adds the exports.
  * A volume with a read-write attachment is `in-use`.
+ *
+ * Who sees the capability: the export name (and the URI holding it) is shown to admins and
+ * members for every attachment of their project, and to readers only for read-only ones. A
+ * reader sees that a read-write attachment exists (id, mode, volume, time) but its `exportName`
+ * and `uri` are null, since with them the reader could write to the volume. Every edge renders
+ * attachments from these records, so the rule holds on every route.
  */
 import type { AttachmentRow } from '../db/index.js';
 import type { ViewRef } from '../engine/index.js';
@@ -22,6 +28,11 @@ export interface ExportRegistry {
 }
 
 export type AttachmentMode = 'rw' | 'ro';
+
+/** Whether a caller may see an attachment's export name: never a reader, for a read-write one. */
+export function mayHoldExport(caller: Caller, mode: AttachmentMode): boolean {
+  return caller.role !== 'reader' || mode === 'ro';
+}
 export type AttachmentTarget = { volumeId: string } | { snapshotId: string };
 
 export class AttachmentService {
@@ -31,8 +42,8 @@ export class AttachmentService {
     return this.plane.deps;
   }
 
-  private render(row: AttachmentRow): Attachment {
-    return toAttachment(row, this.deps.nbdBaseUri());
+  private render(caller: Caller, row: AttachmentRow): Attachment {
+    return toAttachment(row, this.deps.nbdBaseUri(), mayHoldExport(caller, row.mode));
   }
 
   async create(caller: Caller, target: AttachmentTarget, mode: AttachmentMode): Promise<Attachment> {
@@ -78,7 +89,7 @@ export class AttachmentService {
       exports.remove(name);
       throw error;
     }
-    return this.render(row);
+    return this.render(caller, row);
   }
 
   async list(caller: Caller, options: ListOptions<'created_at'> & { volumeId?: string; snapshotId?: string }): Promise<Page<Attachment>> {
@@ -86,13 +97,13 @@ export class AttachmentService {
     if (options.volumeId !== undefined) query = query.where('volume_id', '=', options.volumeId);
     if (options.snapshotId !== undefined) query = query.where('snapshot_id', '=', options.snapshotId);
     const { rows, nextPageToken, total } = await fetchPage(query, 'attachments', 'created_at', options);
-    return { items: rows.map((row) => this.render(row)), nextPageToken, total };
+    return { items: rows.map((row) => this.render(caller, row)), nextPageToken, total };
   }
 
   async get(caller: Caller, id: string): Promise<Attachment> {
     const row = await this.deps.db.selectFrom('attachments').selectAll().where('id', '=', id).where('project_id', '=', caller.projectId).executeTakeFirst();
     if (row === undefined) throw notFound('attachment', id);
-    return this.render(row);
+    return this.render(caller, row);
   }
 
   /** Ends an attachment: its clients are disconnected; a volume with no read-write attachment left becomes available. */

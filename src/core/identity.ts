@@ -5,15 +5,25 @@
  * Scope rule: a token belongs to one project. Every resource route works inside that project;
  * the admin role may manage projects, users and quotas of every project and may ask for a
  * token scoped to any project (`"project"` in the token request).
+ *
+ * Passwords: two scrypt verifiers per user (of the password, and of its hex SHA-512, which
+ * ZStack clients send), at the service's `PasswordCost` (production: N = 2^17); a verifier made
+ * at a lower cost is replaced on the next successful login that can compute it. Every password
+ * check (login, or the current password when changing one's own) goes through the
+ * `LoginThrottle`. Expired tokens are deleted in bounded sweeps: on every token issued and by
+ * `purgeExpiredTokens` (the control plane runs it periodically).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { type Caller, type CoreDeps, type Role, requireAdmin } from './context.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { Credentials, passwordHashes, type Secret } from './credentials.js';
+import { Hasher, type PasswordCost, productionPasswordCost } from './passwords.js';
 import { defaultQuotas } from './quotas.js';
 import { newId, notFound, nowIso } from './store.js';
 import type { Db, ProjectRow, UserRow } from '../db/index.js';
+
+export { sha512Hex } from './credentials.js';
 
 export interface Project {
   id: string;
@@ -46,14 +56,21 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-/** The digest some platform clients send instead of the password (ZStack: hex SHA-512). */
-export function sha512Hex(password: string): string {
-  return createHash('sha512').update(password).digest('hex');
+function checkPasswordLength(password: string, field: string): void {
+  if (password.length < limits.control.passwordLengthMin || password.length > limits.control.passwordLengthMax) {
+    throw new StrataError('OUT_OF_RANGE', `a password has ${limits.control.passwordLengthMin} to ${limits.control.passwordLengthMax} characters`, { field });
+  }
 }
 
-/** Both verifiers of a password: scrypt of it, and scrypt of its hex SHA-512. */
-async function passwordHashes(password: string): Promise<{ password_hash: string; password_sha512_hash: string }> {
-  return { password_hash: await hashPassword(password), password_sha512_hash: await hashPassword(sha512Hex(password)) };
+export interface IdentityOptions {
+  /**
+   * The scrypt cost of new password hashes. Default (and what `strata serve` uses):
+   * `productionPasswordCost`, N = 2^17. Tests may pass a lower one to stay fast; stored hashes
+   * of another cost still verify, and weaker ones are rehashed at this cost on login.
+   */
+  passwordCost?: PasswordCost;
+  /** The throttle's clock (milliseconds), for tests of its delays. */
+  clock?: () => number;
 }
 
 /**
@@ -62,10 +79,8 @@ async function passwordHashes(password: string): Promise<{ password_hash: string
  * trusted, as with the bootstrap admin. NOT_FOUND for an unknown user.
  */
 export async function setUserPassword(db: Db, userName: string, password: string): Promise<void> {
-  if (password.length < limits.control.passwordLengthMin || password.length > limits.control.passwordLengthMax) {
-    throw new StrataError('OUT_OF_RANGE', `a password has ${limits.control.passwordLengthMin} to ${limits.control.passwordLengthMax} characters`, { field: 'password' });
-  }
-  const hashes = await passwordHashes(password);
+  checkPasswordLength(password, 'password');
+  const hashes = await passwordHashes(new Hasher(productionPasswordCost), password);
   await db.transaction().execute(async (tx) => {
     const user = await tx.selectFrom('users').select('id').where('name', '=', userName).executeTakeFirst();
     if (user === undefined) throw new StrataError('NOT_FOUND', `user ${userName} does not exist`, { field: 'user' });
@@ -75,7 +90,19 @@ export async function setUserPassword(db: Db, userName: string, password: string
 }
 
 export class IdentityService {
-  constructor(private readonly deps: CoreDeps) {}
+  private readonly credentials: Credentials;
+
+  constructor(
+    private readonly deps: CoreDeps,
+    options: IdentityOptions = {},
+  ) {
+    this.credentials = new Credentials(deps.db, deps.log, options.passwordCost ?? productionPasswordCost, options.clock);
+  }
+
+  /** The cost new password hashes are made at. */
+  get passwordCost(): PasswordCost {
+    return this.credentials.hasher.cost;
+  }
 
   /**
    * On first start (no project yet) creates project `admin`, user `admin` with role admin.
@@ -86,7 +113,7 @@ export class IdentityService {
     const existing = await db.selectFrom('projects').select('id').limit(1).executeTakeFirst();
     if (existing !== undefined) return { generatedPassword: null };
     const password = adminPassword ?? randomBytes(18).toString('base64url');
-    const hashes = await passwordHashes(password);
+    const hashes = await this.credentials.hashes(password);
     const now = nowIso();
     const projectId = newId();
     try {
@@ -110,6 +137,7 @@ export class IdentityService {
   /**
    * A token for a user name and password (or, for platforms whose clients send it, the hex
    * SHA-512 of the password). `project` (id or name) asks for another project: admins only.
+   * `address` is the client's, for throttling (TOO_MANY_ATTEMPTS).
    */
   async issueToken(request: {
     name: string;
@@ -118,14 +146,11 @@ export class IdentityService {
     project?: string;
     /** `hex128`: 32 hex characters (128 random bits), for platforms whose session ids have that form (ZStack). */
     format?: 'base64url256' | 'hex128';
+    address?: string;
   }): Promise<IssuedToken> {
     const { db } = this.deps;
-    const user = await db.selectFrom('users').selectAll().where('name', '=', request.name).executeTakeFirst();
-    // Hash even for an unknown user, so the answer takes the same time either way.
-    const [secret, stored] =
-      request.passwordSha512 !== undefined ? [request.passwordSha512.toLowerCase(), user?.password_sha512_hash] : [request.password ?? '', user?.password_hash];
-    const ok = await verifyPassword(secret, stored ?? (await this.dummyHash()));
-    if (user === undefined || stored == null || !ok) throw new StrataError('UNAUTHENTICATED', 'wrong user name or password');
+    const secret: Secret = request.passwordSha512 !== undefined ? { sha512: request.passwordSha512.toLowerCase() } : { password: request.password ?? '' };
+    const user = await this.credentials.check(request.name, secret, request.address);
     let project = await db.selectFrom('projects').selectAll().where('id', '=', user.project_id).executeTakeFirstOrThrow();
     if (request.project !== undefined && request.project !== project.id && request.project !== project.name) {
       if (user.role !== 'admin') throw new StrataError('FORBIDDEN', 'only an admin may take a token for another project');
@@ -137,6 +162,7 @@ export class IdentityService {
       if (other === undefined) throw new StrataError('NOT_FOUND', `project ${request.project} does not exist`, { field: 'project' });
       project = other;
     }
+    await this.purgeExpiredTokens();
     const token = request.format === 'hex128' ? randomBytes(16).toString('hex') : randomBytes(32).toString('base64url');
     const now = new Date();
     const expiresAt = new Date(now.getTime() + limits.control.tokenLifetimeMs).toISOString();
@@ -148,10 +174,23 @@ export class IdentityService {
     return { id, token, expiresAt, user: { id: user.id, name: user.name }, project: { id: project.id, name: project.name }, roles: [user.role] };
   }
 
-  private dummy: Promise<string> | null = null;
-  private dummyHash(): Promise<string> {
-    this.dummy ??= hashPassword(randomBytes(16).toString('hex'));
-    return this.dummy;
+  /**
+   * Deletes at most `tokenPurgeBatchMax` expired tokens (revoked ones included, once expired:
+   * until then a revoked row answers "revoked"). Returns how many it deleted.
+   */
+  async purgeExpiredTokens(): Promise<number> {
+    const { db } = this.deps;
+    const expired = await db.selectFrom('tokens').select('id').where('expires_at', '<=', nowIso()).limit(limits.control.tokenPurgeBatchMax).execute();
+    if (expired.length === 0) return 0;
+    await db
+      .deleteFrom('tokens')
+      .where(
+        'id',
+        'in',
+        expired.map((row) => row.id),
+      )
+      .execute();
+    return expired.length;
   }
 
   /** The caller a token stands for; UNAUTHENTICATED when it is unknown, expired or revoked. */
@@ -263,7 +302,7 @@ export class IdentityService {
       name: input.name,
       project_id: input.project_id,
       role: input.role,
-      ...(await passwordHashes(input.password)),
+      ...(await this.credentials.hashes(input.password)),
       created_at: nowIso(),
     };
     const { seq: _seq, ...values } = row;
@@ -285,14 +324,23 @@ export class IdentityService {
     return toUser(row);
   }
 
-  /** Admins change anything; a user may change only their own password. Changing a password revokes the user's tokens. */
-  async updateUser(caller: Caller, id: string, input: { password?: string; role?: Role }): Promise<User> {
+  /**
+   * Admins change anything; a user may change only their own password. Changing one's own
+   * password (admins included) needs the current one, `current_password`, checked like a login
+   * (throttled by user name and `address`; wrong: FORBIDDEN); an admin resetting another user's
+   * does not. Changing a password revokes the user's other tokens.
+   */
+  async updateUser(caller: Caller, id: string, input: { password?: string; current_password?: string; role?: Role }, context: { address?: string } = {}): Promise<User> {
     await this.getUser(caller, id);
     if (caller.role !== 'admin' && input.role !== undefined) throw new StrataError('FORBIDDEN', 'only an admin may change a role');
     if (caller.role === 'reader') throw new StrataError('FORBIDDEN', 'the reader role cannot change anything');
+    if (input.password !== undefined && id === caller.userId) {
+      if (input.current_password === undefined) throw new StrataError('MISSING_FIELD', 'changing your own password needs current_password', { field: 'current_password' });
+      await this.credentials.check(caller.userName, { password: input.current_password }, context.address, 'current_password');
+    }
     const set: { role?: Role; password_hash?: string; password_sha512_hash?: string } = {};
     if (input.role !== undefined) set.role = input.role;
-    if (input.password !== undefined) Object.assign(set, await passwordHashes(input.password));
+    if (input.password !== undefined) Object.assign(set, await this.credentials.hashes(input.password));
     if (Object.keys(set).length > 0) {
       await this.deps.db.transaction().execute(async (tx) => {
         await tx.updateTable('users').set(set).where('id', '=', id).execute();

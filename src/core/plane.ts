@@ -13,10 +13,11 @@
  */
 import type { EngineJob } from '../engine/index.js';
 import { isStrataError, StrataError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
 import { AttachmentService } from './attachments.js';
 import type { Caller, CoreDeps } from './context.js';
 import { GroupService } from './groups.js';
-import { IdentityService } from './identity.js';
+import { type IdentityOptions, IdentityService } from './identity.js';
 import { type JobContext, JobService } from './jobs.js';
 import { QuotaService } from './quotas.js';
 import { SnapshotService } from './snapshots.js';
@@ -40,8 +41,14 @@ export class ControlPlane {
   readonly groups: GroupService;
   readonly attachments: AttachmentService;
 
-  constructor(readonly deps: CoreDeps) {
-    this.identity = new IdentityService(deps);
+  private tokenPurge: NodeJS.Timeout | null = null;
+
+  /** `options.identity`: see IdentityOptions (tests lower the scrypt cost there). */
+  constructor(
+    readonly deps: CoreDeps,
+    options: { identity?: IdentityOptions } = {},
+  ) {
+    this.identity = new IdentityService(deps, options.identity);
     this.quotas = new QuotaService(deps);
     this.jobs = new JobService(deps);
     this.volumes = new VolumeService(this);
@@ -146,7 +153,17 @@ export class ControlPlane {
 
     report.attachmentsRestored = await this.attachments.restore();
     report.jobsResumed = await this.jobs.recover();
+    this.startTokenPurge();
     return report;
+  }
+
+  /** Deletes expired tokens every `tokenPurgeIntervalMs`, a bounded batch at a time (issuing a token sweeps too). */
+  private startTokenPurge(): void {
+    if (this.tokenPurge !== null) return;
+    this.tokenPurge = setInterval(() => {
+      this.identity.purgeExpiredTokens().catch((error: unknown) => this.deps.log.warn({ err: error }, 'purging expired tokens failed'));
+    }, limits.control.tokenPurgeIntervalMs);
+    this.tokenPurge.unref();
   }
 
   /** Records where this instance answers, for operators and other instances sharing the database. */
@@ -156,6 +173,8 @@ export class ControlPlane {
 
   /** Stops launching jobs; running ones end when the engine closes and resume on the next start. */
   stop(): void {
+    if (this.tokenPurge !== null) clearInterval(this.tokenPurge);
+    this.tokenPurge = null;
     this.jobs.stop();
   }
 }

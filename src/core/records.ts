@@ -88,8 +88,9 @@ export interface Attachment {
   volumeId: string | null;
   snapshotId: string | null;
   mode: 'rw' | 'ro';
-  exportName: string;
-  uri: string;
+  /** The export name (a capability) and its URI; null when the caller may not have them (a reader, for a read-write attachment). */
+  exportName: string | null;
+  uri: string | null;
   createdAt: string;
 }
 
@@ -158,13 +159,14 @@ export const toGroupSnapshot = (row: GroupSnapshotRow, snapshots: Snapshot[]): G
   updatedAt: row.updated_at,
 });
 
-export const toAttachment = (row: AttachmentRow, nbdBaseUri: string): Attachment => ({
+/** `withCapability` false leaves out the export name and URI (core/attachments.ts decides by role). */
+export const toAttachment = (row: AttachmentRow, nbdBaseUri: string, withCapability: boolean): Attachment => ({
   id: row.id,
   projectId: row.project_id,
   volumeId: row.volume_id,
   snapshotId: row.snapshot_id,
   mode: row.mode,
-  exportName: row.export_name,
-  uri: `${nbdBaseUri}/${row.export_name}`,
+  exportName: withCapability ? row.export_name : null,
+  uri: withCapability ? `${nbdBaseUri}/${row.export_name}` : null,
   createdAt: row.created_at,
 });

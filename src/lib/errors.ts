@@ -23,6 +23,7 @@ export const errorCodes = {
   // Control plane (src/core): identity, state and quota outcomes.
   UNAUTHENTICATED: 'no valid token, or wrong name or password',
   FORBIDDEN: 'the role of the token does not allow this',
+  TOO_MANY_ATTEMPTS: 'too many failed logins for this user name or client address; retry after the delay given',
   MISSING_FIELD: 'a required field is absent',
   UNKNOWN_FIELD: 'the request has a field this operation does not take',
   INVALID_JSON: 'the request body is not valid JSON',
@@ -53,6 +54,13 @@ export class StrataError extends Error {
     this.code = code;
     this.details = details;
   }
+}
+
+/** The seconds a TOO_MANY_ATTEMPTS error asks the client to wait (each edge sends them as `Retry-After`). */
+export function retryAfterSecondsOf(error: unknown): number | undefined {
+  if (!isStrataError(error, 'TOO_MANY_ATTEMPTS')) return undefined;
+  const seconds = error.details?.retryAfterSeconds;
+  return typeof seconds === 'number' && seconds >= 1 ? Math.ceil(seconds) : 1;
 }
 
 export function isStrataError(error: unknown, code?: ErrorCode): error is StrataError {

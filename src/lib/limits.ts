@@ -47,6 +47,27 @@ export const limits = {
   /** The control plane's bounds (src/core, src/api). */
   control: {
     tokenLifetimeMs: 12 * 60 * 60 * 1000,
+    /** Expired tokens deleted per sweep (one sweep on every token issued and one every `tokenPurgeIntervalMs`). */
+    tokenPurgeBatchMax: 500,
+    tokenPurgeIntervalMs: 10 * 60 * 1000,
+    /** scrypt runs at most this many at once (N = 2^17, r = 8: 128 MiB each) ... */
+    passwordHashConcurrencyMax: 2,
+    /** ... and queues at most this many more; beyond that a login is refused with TOO_MANY_ATTEMPTS. */
+    passwordHashQueueMax: 64,
+    /**
+     * Failed-login throttling (core/login-throttle.ts), kept separately per user name and per
+     * client address (IPv6 by /64). Every attempt counts as a failure until it succeeds; after
+     * the free ones, each further failure locks the key for a delay that doubles from
+     * `loginDelayMsMin` up to `loginDelayMsMax`. A success clears the name's count; a key with
+     * no failure for `loginFailureForgetMs` is forgotten. Each table keeps at most
+     * `loginTrackedKeysMax` keys, evicting the least recently failed.
+     */
+    loginFailuresFreePerName: 5,
+    loginFailuresFreePerAddress: 20,
+    loginDelayMsMin: 1000,
+    loginDelayMsMax: 15 * 60 * 1000,
+    loginFailureForgetMs: 60 * 60 * 1000,
+    loginTrackedKeysMax: 10_000,
     nameLengthMax: 255,
     descriptionLengthMax: 1024,
     passwordLengthMin: 8,

@@ -12,6 +12,7 @@ export function errnoForCode(code: ErrorCode): number {
     // Control-plane codes never come from a device today; mapped so that any that does is sane.
     case 'UNAUTHENTICATED':
     case 'FORBIDDEN':
+    case 'TOO_MANY_ATTEMPTS':
       return NBD_EPERM;
     case 'OUT_OF_RANGE':
     case 'INVALID_ARGUMENT':

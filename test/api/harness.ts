@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { buildApp, type HttpBounds } from '../../src/api/app.js';
+import { type AppOptions, buildApp, type HttpBounds } from '../../src/api/app.js';
 import type { DialectSettings } from '../../src/api/dialects/shared.js';
 import { CoreMetrics } from '../../src/core/metrics.js';
+import type { IdentityOptions } from '../../src/core/identity.js';
 import { ControlPlane } from '../../src/core/plane.js';
 import { openDatabase, type MetadataDatabase } from '../../src/db/index.js';
 import { createPool, type Engine } from '../../src/engine/index.js';
@@ -17,6 +18,8 @@ import { MemoryStorage } from '../../src/storage/index.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from '../support/databases.js';
 
 export const adminPassword = 'harness-admin-password';
+/** scrypt at N = 2^10 keeps tests fast; production (and `strata serve`) uses N = 2^17 (test/core/passwords.test.ts checks). */
+export const testPasswordCost = { N: 1024, r: 8, p: 1 };
 
 export interface Response<T = any> {
   status: number;
@@ -52,25 +55,32 @@ export async function createHarness(
     http?: Partial<HttpBounds>;
     /** The app's `--public-url`. */
     publicUrl?: string;
+    /** Identity options over the fast test password cost (a clock for throttling tests). */
+    identity?: IdentityOptions;
+    /** The app's logger (e.g. a stream to capture log lines); silent by default. */
+    logger?: AppOptions['logger'];
   } = {},
 ): Promise<Harness> {
   const testDb: TestDatabase = options.sharedDatabase ?? (await createTestDatabase(kind));
   const database = await openDatabase(testDb.url);
   const engine = await createPool(new MemoryStorage(), { chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024 });
   const exports = new ExportTable();
-  const plane = new ControlPlane({
-    db: database.db,
-    dbKind: database.kind,
-    engine,
-    poolId: crypto.randomUUID(),
-    exports,
-    nbdBaseUri: () => 'nbd://127.0.0.1:10809',
-    metrics: new CoreMetrics({ pool: engine }),
-    log: pino({ level: 'silent' }),
-  });
+  const plane = new ControlPlane(
+    {
+      db: database.db,
+      dbKind: database.kind,
+      engine,
+      poolId: crypto.randomUUID(),
+      exports,
+      nbdBaseUri: () => 'nbd://127.0.0.1:10809',
+      metrics: new CoreMetrics({ pool: engine }),
+      log: pino({ level: 'silent' }),
+    },
+    { identity: { passwordCost: testPasswordCost, ...options.identity } },
+  );
   await plane.identity.bootstrap(adminPassword);
   await plane.start();
-  const app = await buildApp({ plane, dialects: options.dialects, http: options.http, publicUrl: options.publicUrl });
+  const app = await buildApp({ plane, dialects: options.dialects, http: options.http, publicUrl: options.publicUrl, logger: options.logger });
   await app.ready();
 
   const request: Harness['request'] = async (method, url, opts = {}) => {

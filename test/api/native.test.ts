@@ -304,10 +304,13 @@ for (const kind of databaseKinds()) {
       expectError(await api('GET', `/users/${carol.id}`, alice.token), 404, 'NOT_FOUND');
       expectError(await api('GET', `/users/${missingId}`, h.adminToken), 404, 'NOT_FOUND');
 
-      // Changing one's password revokes one's other tokens, not the one used.
+      // Changing one's password needs the current one, and revokes one's other tokens, not the one used.
       const first = await h.login('carol', password);
       const second = await h.login('carol', password);
-      const changed = await api('PATCH', `/users/${carol.id}`, first, { password: 'new-password-456' });
+      expectError(await api('PATCH', `/users/${carol.id}`, first, { password: 'new-password-456' }), 400, 'MISSING_FIELD', 'current_password');
+      expectError(await api('PATCH', `/users/${carol.id}`, first, { password: 'new-password-456', current_password: 'not-the-password' }), 403, 'FORBIDDEN', 'current_password');
+      expectOk(await api('GET', '/volumes', second), 200);
+      const changed = await api('PATCH', `/users/${carol.id}`, first, { password: 'new-password-456', current_password: password });
       assert.equal(expectOk(changed, 200).user.id, carol.id, show(changed));
       expectOk(await api('GET', '/volumes', first), 200);
       expectError(await api('GET', '/volumes', second), 401, 'UNAUTHENTICATED');

@@ -395,15 +395,21 @@ const cases: ConformanceCase<Context>[] = [
     expect: { status: 200, shape: inventories(volumeShape) },
   },
   {
-    name: 'ValidateSession answers valid for a live session and not for an unknown one',
+    name: 'ValidateSession needs a session; it answers valid for a live session of the caller and not for an unknown one',
     source: `${A1} sessions`,
-    request: (c) => ({ method: 'GET', url: `/zstack/v1/accounts/sessions/${c.a.session}/valid` }),
+    request: (c) => ({ method: 'GET', url: `/zstack/v1/accounts/sessions/${c.a.session}/valid`, headers: { authorization: `OAuth ${c.a.session}` } }),
     expect: {
       status: 200,
       shape: obj({ valid: lit(true) }),
-      check: async (_r, _c, h) => {
-        const r = await h.request('GET', `/zstack/v1/accounts/sessions/${missingUuid}/valid`);
-        return r.status === 200 && r.body.valid === false ? [] : [`unknown session: ${r.status} ${JSON.stringify(r.body)}`];
+      check: async (_r, c, h) => {
+        const problems: string[] = [];
+        const unknown = await h.request('GET', `/zstack/v1/accounts/sessions/${missingUuid}/valid`, { headers: { authorization: `OAuth ${c.a.session}` } });
+        if (unknown.status !== 200 || unknown.body.valid !== false) problems.push(`unknown session: ${unknown.status} ${JSON.stringify(unknown.body)}`);
+        const bare = await h.request('GET', `/zstack/v1/accounts/sessions/${c.a.session}/valid`);
+        if (bare.status !== 400) problems.push(`without a session: ${bare.status} ${JSON.stringify(bare.body)}`);
+        const wrong = await h.request('GET', `/zstack/v1/accounts/sessions/${c.a.session}/valid`, { headers: { authorization: `OAuth ${missingUuid}` } });
+        if (wrong.status !== 503 || wrong.body?.error?.code !== 'ID.1001') problems.push(`with an invalid session: ${wrong.status} ${JSON.stringify(wrong.body)}`);
+        return problems;
       },
     },
   },

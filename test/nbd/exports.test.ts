@@ -88,6 +88,7 @@ describe('nbdErrnoFor', () => {
     POOL_EXISTS: protocol.NBD_EIO,
     UNAUTHENTICATED: protocol.NBD_EPERM,
     FORBIDDEN: protocol.NBD_EPERM,
+    TOO_MANY_ATTEMPTS: protocol.NBD_EPERM,
     MISSING_FIELD: protocol.NBD_EINVAL,
     UNKNOWN_FIELD: protocol.NBD_EINVAL,
     INVALID_JSON: protocol.NBD_EINVAL,

@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Caller } from '../../core/context.js';
 import type { ControlPlane } from '../../core/plane.js';
-import { type ErrorCode, isStrataError, StrataError } from '../../lib/errors.js';
+import { type ErrorCode, isStrataError, retryAfterSecondsOf, StrataError } from '../../lib/errors.js';
 import { AssertionError } from '../../lib/assert.js';
 import { isReservedKey, reservedKeys } from '../reserved-keys.js';
 
@@ -117,6 +117,9 @@ export function useDialectErrors(app: FastifyInstance, render: DialectErrorRende
   const send = (error: DialectError, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body, headers } = render(error, request);
     if (status >= 500) request.log.error({ err: error.cause }, 'dialect request failed');
+    // A throttled login says when to retry, in every dialect (each maps the code to its own 429 body).
+    const retryAfter = retryAfterSecondsOf(error.cause);
+    if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
     for (const [name, value] of Object.entries(headers ?? {})) void reply.header(name, value);
     void reply.status(status).send(body);
   };

@@ -11,8 +11,17 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> 
 
   app.post(
     '/auth/tokens',
-    { config: { public: true }, schema: { tags, summary: 'Get a token for a user name and password', body: S.TokenRequest, response: { 201: S.TokenResponse, ...S.errors(403, 404) } } },
-    async (request, reply) => reply.status(201).send(tokenWire(await plane.identity.issueToken(request.body))),
+    {
+      config: { public: true },
+      schema: {
+        tags,
+        summary: 'Get a token for a user name and password',
+        description: 'Failed logins are throttled per user name and per client address: 429 TOO_MANY_ATTEMPTS with Retry-After.',
+        body: S.TokenRequest,
+        response: { 201: S.TokenResponse, ...S.errors(403, 404, 429) },
+      },
+    },
+    async (request, reply) => reply.status(201).send(tokenWire(await plane.identity.issueToken({ ...request.body, address: request.ip }))),
   );
   app.get('/auth/tokens/current', { schema: { tags, summary: 'Who this token is', response: { 200: S.CurrentTokenResponse, ...S.errors() } } }, async (request) =>
     callerWire(callerOf(request)),
@@ -69,8 +78,16 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> 
   }));
   app.patch(
     '/users/:id',
-    { schema: { tags, summary: 'Change a password (own or admin) or a role (admin); revokes the user other tokens', params: S.IdParams, body: S.UserUpdate, response: { 200: S.UserResponse, ...S.errors(403, 404) } } },
-    async (request) => ({ user: userWire(await plane.identity.updateUser(callerOf(request), request.params.id, request.body)) }),
+    {
+      schema: {
+        tags,
+        summary: "Change a password (own, with current_password; or any user's, admin) or a role (admin); revokes the user's other tokens",
+        params: S.IdParams,
+        body: S.UserUpdate,
+        response: { 200: S.UserResponse, ...S.errors(403, 404, 429) },
+      },
+    },
+    async (request) => ({ user: userWire(await plane.identity.updateUser(callerOf(request), request.params.id, request.body, { address: request.ip })) }),
   );
   app.delete('/users/:id', { schema: { tags, summary: 'Delete a user (admin)', params: S.IdParams, response: { 204: T.Null(), ...S.errors(403, 404, 409) } } }, async (request, reply) => {
     await plane.identity.deleteUser(callerOf(request), request.params.id);

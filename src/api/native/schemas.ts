@@ -101,7 +101,14 @@ export const UserCreate = T.Object(
   { name: Name, password: T.String({ minLength: c.passwordLengthMin, maxLength: c.passwordLengthMax }), project_id: Id, role: Role },
   strict,
 );
-export const UserUpdate = T.Object({ password: T.Optional(T.String({ minLength: c.passwordLengthMin, maxLength: c.passwordLengthMax })), role: T.Optional(Role) }, strict);
+export const UserUpdate = T.Object(
+  {
+    password: T.Optional(T.String({ minLength: c.passwordLengthMin, maxLength: c.passwordLengthMax })),
+    current_password: T.Optional(T.String({ minLength: 1, maxLength: c.passwordLengthMax, description: 'required to change your own password' })),
+    role: T.Optional(Role),
+  },
+  strict,
+);
 export const UserResponse = T.Object({ user: User });
 export const UserList = T.Object({ users: T.Array(User) });
 export const UserListQuery = T.Object({ project_id: T.Optional(Id) }, strict);
@@ -218,7 +225,7 @@ export const RevertResponse = T.Object({ job: Job, volume: Volume });
 export const Mode = T.Union([T.Literal('rw'), T.Literal('ro')]);
 export const Attachment = T.Object({
   id: Id,
-  uri: T.String({ description: 'nbd://HOST:PORT/EXPORT; the export name is the capability' }),
+  uri: Nullable(T.String({ description: 'nbd://HOST:PORT/EXPORT; the export name is the capability. null for a reader on a read-write attachment' })),
   mode: Mode,
   volume_id: Nullable(Id),
   snapshot_id: Nullable(Id),

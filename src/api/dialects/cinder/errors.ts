@@ -4,7 +4,7 @@
  * Cinder reports wrong states ("Invalid*" exceptions) as 400 badRequest, quota as 413 overLimit,
  * and a version outside the supported range as 406 computeFault.
  */
-import type { ErrorCode } from '../../../lib/errors.js';
+import { type ErrorCode, retryAfterSecondsOf } from '../../../lib/errors.js';
 import type { DialectError } from '../shared.js';
 import { VersionNotAcceptable } from './microversion.js';
 
@@ -17,6 +17,7 @@ const faultNames: Record<number, string> = {
   409: 'conflictingRequest',
   413: 'overLimit',
   415: 'badMediaType',
+  429: 'overLimit',
   501: 'notImplemented',
   503: 'serviceUnavailable',
 };
@@ -41,6 +42,7 @@ export const cinderStatusOf: Record<ErrorCode, number> = {
   LIMIT_EXCEEDED: 413,
   QUOTA_EXCEEDED: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  TOO_MANY_ATTEMPTS: 429,
   WRONG_INSTANCE: 503,
   CLOSED: 503,
   NO_SPACE: 500,
@@ -79,5 +81,7 @@ export function cinderFault(error: DialectError): { status: number; body: unknow
   }
   const status = cinderStatusOf[error.code];
   const name = faultNames[status] ?? 'computeFault';
-  return { status, body: { [name]: { code: status, message: cinderMessage(error) } } };
+  // Cinder's Fault adds retryAfter to 413 and 429 bodies when the exception carries Retry-After.
+  const retryAfter = retryAfterSecondsOf(error.cause);
+  return { status, body: { [name]: { code: status, message: cinderMessage(error), ...(retryAfter === undefined ? {} : { retryAfter: String(retryAfter) }) } } };
 }

@@ -32,6 +32,7 @@ export const faults = {
   eipBindType: { status: 400, code: 'DWS.5098', title: 'Invalid EIP binding type' },
   snapshotIdInvalid: { status: 400, code: 'DWS.5149', title: 'The snapshot ID is invalid' },
   gatewayUnauthorized: { status: 401, code: 'APIG.0301', title: 'Incorrect IAM authentication information' },
+  gatewayThrottled: { status: 429, code: 'APIG.0308', title: 'The throttling threshold has been reached' },
   gatewayNoSuchApi: { status: 404, code: 'APIG.0101', title: 'The API does not exist or has not been published in the environment' },
 } as const satisfies Record<string, DwsFault>;
 
@@ -54,6 +55,7 @@ const faultOfCode: Record<ErrorCode, DwsFault> = {
   // Snapshot names are unique per project; DWS has no code of its own for a taken snapshot name.
   ALREADY_EXISTS: faults.incorrectParameter,
   UNAUTHENTICATED: faults.gatewayUnauthorized,
+  TOO_MANY_ATTEMPTS: faults.gatewayThrottled,
   FORBIDDEN: faults.notFoundOrDenied,
   NOT_FOUND: faults.notFoundOrDenied,
   QUOTA_EXCEEDED: faults.restrictedAccount,

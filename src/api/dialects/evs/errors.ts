@@ -23,6 +23,7 @@ const generic: Partial<Record<ErrorCode, EvsCode>> = {
   NOT_FOUND: { status: 404, code: 'EVS.5404' },
   QUOTA_EXCEEDED: { status: 413, code: 'EVS.5413', message: 'Insufficient volume quota.' },
   LIMIT_EXCEEDED: { status: 413, code: 'EVS.5413' },
+  TOO_MANY_ATTEMPTS: { status: 429, code: 'APIG.0308', message: 'The throttling threshold has been reached.' },
   WRONG_INSTANCE: { status: 503, code: 'EVS.5503' },
   CLOSED: { status: 503, code: 'EVS.5503', message: 'Service unavailable.' },
 };
@@ -36,6 +37,7 @@ const cinderFaultNames: Record<number, string> = {
   403: 'forbidden',
   404: 'itemNotFound',
   413: 'overLimit',
+  429: 'overLimit',
   503: 'serviceUnavailable',
 };
 

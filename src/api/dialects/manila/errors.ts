@@ -7,7 +7,7 @@
  * ManilaFaults, which carry their status.
  */
 import type { FastifyRequest } from 'fastify';
-import type { ErrorCode } from '../../../lib/errors.js';
+import { type ErrorCode, retryAfterSecondsOf } from '../../../lib/errors.js';
 import type { DialectError } from '../shared.js';
 
 export class ManilaFault extends Error {
@@ -42,6 +42,7 @@ export const statusOfCode: Record<ErrorCode, number> = {
   POOL_EXISTS: 409,
   LIMIT_EXCEEDED: 413,
   QUOTA_EXCEEDED: 413,
+  TOO_MANY_ATTEMPTS: 429,
   NO_SPACE: 413,
   CHECKSUM_MISMATCH: 500,
   IO_ERROR: 500,
@@ -59,6 +60,7 @@ export const faultNames: Record<number, string> = {
   409: 'conflictingRequest',
   413: 'overLimit',
   415: 'badMediaType',
+  429: 'overLimit',
   501: 'notImplemented',
   503: 'serviceUnavailable',
 };
@@ -72,10 +74,10 @@ function messageOf(code: ErrorCode, status: number, message: string): string {
   return message;
 }
 
-export function faultBody(status: number, message: string): Record<string, Record<string, unknown>> {
+export function faultBody(status: number, message: string, retryAfter = '0'): Record<string, Record<string, unknown>> {
   const name = faultNames[status] ?? 'computeFault';
   const fault: Record<string, unknown> = { code: status, message };
-  if (status === 413) fault.retryAfter = '0';
+  if (status === 413 || status === 429) fault.retryAfter = retryAfter;
   return { [name]: fault };
 }
 
@@ -84,6 +86,7 @@ export function renderFault(error: DialectError, _request: FastifyRequest): { st
   // A route the dialect does not have: Manila's router answers webob's 404.
   if (error.code === 'NOT_FOUND' && error.cause === null) return { status: 404, body: faultBody(404, 'The resource could not be found.') };
   const status = statusOfCode[error.code];
-  const headers = status === 413 ? { 'Retry-After': '0' } : undefined;
-  return { status, body: faultBody(status, messageOf(error.code, status, error.message)), headers };
+  const retryAfter = String(retryAfterSecondsOf(error.cause) ?? 0);
+  const headers = status === 413 || status === 429 ? { 'Retry-After': retryAfter } : undefined;
+  return { status, body: faultBody(status, messageOf(error.code, status, error.message), retryAfter), headers };
 }

@@ -4,6 +4,8 @@
  * - `POST /v1/auth/tokens` takes XMS's `TokenCreateReq`: a user name (or email: Strata users
  *   have only names, so an email is looked up as a name) and password, or an existing token's
  *   `uuid`. It answers 201 `TokenResp` whose `uuid` is a Strata token.
+ * - Failed logins are throttled per user name and client address: 429 `TooManyAttempts` with
+ *   `Retry-After`.
  * - Every other route takes the token from the `Xms-Auth-Token` header or the `token` query
  *   parameter (the generated SDK may send both; the header wins).
  */
@@ -75,7 +77,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = a
     }
     // IssuedToken carries only the expiry; the token is created by this very call.
     const create = new Date().toISOString();
-    const issued: IssuedToken = await plane.identity.issueToken({ name, password: user.password });
+    const issued: IssuedToken = await plane.identity.issueToken({ name, password: user.password, address: request.ip });
     return reply.status(201).send(tokenWire({ uuid: issued.token, create, expires: issued.expiresAt, userName: issued.user.name, roles: issued.roles }));
   });
 };

@@ -36,6 +36,7 @@ const table: Record<ErrorCode, { status: number; code: string }> = {
   UNAUTHENTICATED: { status: 401, code: 'Unauthorized' },
   FORBIDDEN: { status: 403, code: 'PermissionDenied' },
   NOT_FOUND: { status: 404, code: 'NotFound' },
+  TOO_MANY_ATTEMPTS: { status: 429, code: 'TooManyAttempts' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, code: 'UnsupportedMediaType' },
   NO_SPACE: { status: 500, code: 'InsufficientSpace' },
   CHECKSUM_MISMATCH: { status: 500, code: 'InternalError' },

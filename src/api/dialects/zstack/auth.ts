@@ -30,11 +30,11 @@ export function sessionIdOf(request: FastifyRequest): string {
 export class Sessions {
   constructor(private readonly plane: ControlPlane) {}
 
-  /** LogInByAccount: a new session for a user name and the hex SHA-512 of the password. */
-  async login(accountName: string, passwordSha512: string): Promise<SessionFields> {
+  /** LogInByAccount: a new session for a user name and the hex SHA-512 of the password (throttled by name and `address`). */
+  async login(accountName: string, passwordSha512: string, address: string): Promise<SessionFields> {
     let issued;
     try {
-      issued = await this.plane.identity.issueToken({ name: accountName, passwordSha512, format: 'hex128' });
+      issued = await this.plane.identity.issueToken({ name: accountName, passwordSha512, format: 'hex128', address });
     } catch (error) {
       if (isStrataError(error, 'UNAUTHENTICATED')) throw new ZStackApiError('ID.1000', 'wrong account name or password');
       throw error;

@@ -41,6 +41,7 @@ export const zstackCodeOf: Record<ErrorCode, ZStackCode> = {
   UNSUPPORTED_MEDIA_TYPE: 'SYS.1007',
   NOT_FOUND: 'SYS.1003',
   UNAUTHENTICATED: 'ID.1001',
+  TOO_MANY_ATTEMPTS: 'ID.1000',
   FORBIDDEN: 'ID.1002',
   QUOTA_EXCEEDED: 'ID.1003',
   INVALID_STATE: 'SYS.1006',
@@ -148,6 +149,9 @@ export function renderFault(prefix: string) {
     // A request its route's schema refuses is one RestServer cannot read into the API message.
     if (Array.isArray((cause as { validation?: unknown } | null)?.validation)) return { status: 400, body: error.message, headers: plainText };
     if (error.code === 'INVALID_JSON' || error.code === 'UNSUPPORTED_MEDIA_TYPE') return { status: 400, body: error.message, headers: plainText };
+    // ZStack has no throttling of its own: a throttled login is 429 (Retry-After, set by
+    // useDialectErrors) with the API-layer body of a failed authentication.
+    if (error.code === 'TOO_MANY_ATTEMPTS') return { status: 429, body: { error: errorObject('ID.1000', error.message) } };
     return { status: 503, body: { error: errorObject(zstackCodeOf[error.code], detailsOf(error.code, error.message)) } };
   };
 }
