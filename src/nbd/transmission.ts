@@ -11,10 +11,13 @@
  * the connection waits while it is at `inFlightRequestCountMax` or `inFlightBytesMax`, or while
  * the socket holds more than `socketWriteBufferBytesMax` unsent reply bytes (a client that does
  * not read its replies stops being read from); the reader then pauses the socket once its
- * read-ahead is full. A WRITE announcing more than `requestSizeBytesMax` is a hard disconnect;
+ * read-ahead is full. Across connections, each READ and WRITE payload also holds a reservation
+ * of the server's `InFlightBudget` (budget.ts) until its reply is handed to the kernel; a
+ * request that does not fit waits, and its connection reads nothing meanwhile. A WRITE announcing more than `requestSizeBytesMax` is a hard disconnect;
  * a WRITE that is refused has its payload skipped without being stored.
  */
 import { assert } from '../lib/assert.js';
+import type { InFlightBudget, Release } from './budget.js';
 import {
   encodeBlockStatusChunk,
   encodeErrorChunk,
@@ -302,7 +305,7 @@ function encodeReadChunks(cookie: bigint, segments: readonly ReadSegment[]): Buf
 
 /** The socket side the loop writes replies to. */
 export interface ReplySink {
-  write(data: Buffer): boolean;
+  write(data: Buffer, callback?: (error?: Error | null) => void): boolean;
   cork(): void;
   uncork(): void;
   readonly writableLength: number;
@@ -322,7 +325,7 @@ export type TransmissionEvent =
   | { type: 'request-error'; command: string; errno: number; message: string }
   | {
       type: 'backpressure';
-      cause: 'in-flight' | 'write-buffer';
+      cause: 'in-flight' | 'write-buffer' | 'server-in-flight';
       inFlightRequestCount: number;
       inFlightBytes: number;
       writableLengthBytes: number;
@@ -337,6 +340,8 @@ export type TransmissionEnd =
 export interface TransmissionOptions {
   readonly limits: NbdLimits;
   readonly counters: TransmissionCounters;
+  /** Payload bytes of all connections of the server. */
+  readonly budget: InFlightBudget;
   readonly log: (event: TransmissionEvent) => void;
 }
 
@@ -351,6 +356,10 @@ export class Transmission {
   #wake: (() => void) | null = null;
   #corked = false;
   readonly #idleWaiters: (() => void)[] = [];
+  /** Aborted when the connection stops reading: withdraws a wait for the budget. */
+  readonly #abort = new AbortController();
+  /** Budget reservations whose replies are not yet handed to the kernel. */
+  readonly #held = new Set<Release>();
 
   constructor(reader: SocketReader, sink: ReplySink, session: NegotiatedExport, options: TransmissionOptions) {
     this.#reader = reader;
@@ -358,7 +367,13 @@ export class Transmission {
     this.#session = session;
     this.#options = options;
     sink.on('drain', () => this.#notify());
-    sink.on('close', () => this.#notify());
+    sink.on('close', () => {
+      this.#abort.abort(new EndOfStream());
+      // Replies that will never be written give their reservations back.
+      for (const release of [...this.#held]) release();
+      this.#held.clear();
+      this.#notify();
+    });
   }
 
   get inFlightCount(): number {
@@ -378,6 +393,7 @@ export class Transmission {
   /** Stops reading requests; those in flight still complete. */
   stop(): void {
     this.#stopping = true;
+    this.#abort.abort(new EndOfStream('server closing'));
     this.#reader.close(new EndOfStream('server closing'));
     this.#notify();
   }
@@ -397,14 +413,44 @@ export class Transmission {
       if (request.magic !== NBD_REQUEST_MAGIC) return { kind: 'protocol-error', reason: 'bad request magic' };
       if (request.type === NBD_CMD_DISC) return { kind: 'disconnect' };
       const refusal = validateRequest(request, this.#session, limits);
-      let payload: Buffer | null = null;
-      if (request.type === NBD_CMD_WRITE) {
-        if (request.lengthBytes > limits.requestSizeBytesMax) return { kind: 'protocol-error', reason: 'WRITE payload above the maximum' };
-        if (refusal !== null) await this.#reader.skip(request.lengthBytes);
-        else payload = await this.#reader.read(request.lengthBytes);
+      if (request.type === NBD_CMD_WRITE && request.lengthBytes > limits.requestSizeBytesMax) {
+        return { kind: 'protocol-error', reason: 'WRITE payload above the maximum' };
       }
-      this.#start(request, refusal, payload);
+      const payloadBytes = refusal === null && (request.type === NBD_CMD_READ || request.type === NBD_CMD_WRITE) ? request.lengthBytes : 0;
+      const release = await this.#reserve(payloadBytes);
+      let payload: Buffer | null = null;
+      try {
+        if (request.type === NBD_CMD_WRITE) {
+          if (refusal !== null) await this.#reader.skip(request.lengthBytes);
+          else payload = await this.#reader.read(request.lengthBytes);
+        }
+      } catch (error) {
+        release();
+        throw error;
+      }
+      this.#start(request, refusal, payload, release);
     }
+  }
+
+  /** Reserves a request's payload bytes in the server's budget, waiting if they do not fit. */
+  async #reserve(bytes: number): Promise<Release> {
+    const { budget } = this.#options;
+    if (bytes === 0) return () => {};
+    if (!budget.fits(bytes)) {
+      this.#options.log({
+        type: 'backpressure',
+        cause: 'server-in-flight',
+        inFlightRequestCount: this.#inFlightCount,
+        inFlightBytes: this.#inFlightBytes,
+        writableLengthBytes: this.#sink.writableLength,
+      });
+    }
+    const release = await budget.reserve(bytes, this.#abort.signal);
+    this.#held.add(release);
+    return () => {
+      this.#held.delete(release);
+      release();
+    };
   }
 
   /** Waits while the connection is at a cap; then the next request may be read. */
@@ -429,11 +475,11 @@ export class Transmission {
     }
   }
 
-  #start(request: Request, refusal: Refusal | null, payload: Buffer | null): void {
+  #start(request: Request, refusal: Refusal | null, payload: Buffer | null, release: Release): void {
     const costBytes = request.type === NBD_CMD_READ || payload !== null ? request.lengthBytes : 0;
     this.#inFlightCount += 1;
     this.#inFlightBytes += costBytes;
-    void this.#serve(request, refusal, payload).finally(() => {
+    void this.#serve(request, refusal, payload, release).finally(() => {
       this.#inFlightCount -= 1;
       this.#inFlightBytes -= costBytes;
       this.#notify();
@@ -441,7 +487,7 @@ export class Transmission {
     });
   }
 
-  async #serve(request: Request, refusal: Refusal | null, payload: Buffer | null): Promise<void> {
+  async #serve(request: Request, refusal: Refusal | null, payload: Buffer | null, release: Release): Promise<void> {
     let reply: Reply;
     if (refusal !== null) {
       reply = { kind: 'error', ...refusal };
@@ -456,7 +502,7 @@ export class Transmission {
       }
     }
     this.#count(request, reply);
-    this.#send(encodeReply(request.cookie, request.type, reply, this.#session.structuredReplies));
+    this.#send(encodeReply(request.cookie, request.type, reply, this.#session.structuredReplies), release);
   }
 
   #count(request: Request, reply: Reply): void {
@@ -471,9 +517,12 @@ export class Transmission {
    * Queues one reply. Replies finished in the same turn of the event loop leave in one writev:
    * the socket is corked at the first and uncorked once the turn's work is done.
    */
-  #send(buffers: Buffer[]): void {
+  #send(buffers: Buffer[], release: Release): void {
     const sink = this.#sink;
-    if (sink.destroyed || !sink.writable) return;
+    if (sink.destroyed || !sink.writable) {
+      release();
+      return;
+    }
     if (!this.#corked) {
       this.#corked = true;
       sink.cork();
@@ -482,7 +531,8 @@ export class Transmission {
         sink.uncork();
       });
     }
-    for (const buffer of buffers) sink.write(buffer);
+    // The reservation is given back once the last buffer has gone to the kernel (or failed).
+    buffers.forEach((buffer, index) => sink.write(buffer, index === buffers.length - 1 ? () => release() : undefined));
   }
 
   #notify(): void {
