@@ -99,7 +99,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     exports,
     tls: nbdTls,
     logger: (event) => {
-      if (event.type === 'protocol-error' || event.type === 'handshake-refused' || event.type === 'connection-error') {
+      if (event.type === 'protocol-error' || event.type === 'handshake-refused' || event.type === 'connection-error' || event.type === 'replies-stalled') {
         logger.warn({ nbd: event }, 'nbd connection problem');
       } else {
         logger.debug({ nbd: event }, 'nbd');

@@ -78,6 +78,7 @@ export const limits = {
     inFlightBytesMax: 64 * MiB,
     serverInFlightBytesMax: 256 * MiB,
     socketWriteBufferBytesMax: 8 * MiB,
+    replyStallMsMax: 60_000,
     readAheadBytesMax: 256 * KiB,
     blockStatusExtentCountMax: 64 * KiB,
     readHoleBytesMin: 4096,

@@ -49,6 +49,12 @@ export interface NbdLimits {
   readonly serverInFlightBytesMax: number;
   /** Reply bytes queued on one socket above which no further request is read. */
   readonly socketWriteBufferBytesMax: number;
+  /**
+   * Time a connection's queued replies may make no progress (the client does not read them)
+   * before the connection is dropped: unsent replies hold their share of
+   * `serverInFlightBytesMax`, and a client that stops reading must not hold it for ever.
+   */
+  readonly replyStallMsMax: number;
   /** Bytes read from the socket ahead of what the parser has asked for. */
   readonly readAheadBytesMax: number;
   /** Descriptors in one NBD_REPLY_TYPE_BLOCK_STATUS chunk (the spec asks for at most 2^20). */

@@ -311,6 +311,7 @@ export interface ReplySink {
   readonly writableLength: number;
   readonly writable: boolean;
   readonly destroyed: boolean;
+  destroy(): void;
   on(event: 'drain' | 'close', listener: () => void): unknown;
 }
 
@@ -323,6 +324,7 @@ export interface TransmissionCounters {
 
 export type TransmissionEvent =
   | { type: 'request-error'; command: string; errno: number; message: string }
+  | { type: 'replies-stalled'; writableLengthBytes: number }
   | {
       type: 'backpressure';
       cause: 'in-flight' | 'write-buffer' | 'server-in-flight';
@@ -360,14 +362,20 @@ export class Transmission {
   readonly #abort = new AbortController();
   /** Budget reservations whose replies are not yet handed to the kernel. */
   readonly #held = new Set<Release>();
+  /** Armed while queued replies wait for the client to read; drops the connection when it fires. */
+  #stallTimer: NodeJS.Timeout | null = null;
 
   constructor(reader: SocketReader, sink: ReplySink, session: NegotiatedExport, options: TransmissionOptions) {
     this.#reader = reader;
     this.#sink = sink;
     this.#session = session;
     this.#options = options;
-    sink.on('drain', () => this.#notify());
+    sink.on('drain', () => {
+      this.#disarmStall();
+      this.#notify();
+    });
     sink.on('close', () => {
+      this.#disarmStall();
       this.#abort.abort(new EndOfStream());
       // Replies that will never be written give their reservations back.
       for (const release of [...this.#held]) release();
@@ -532,7 +540,26 @@ export class Transmission {
       });
     }
     // The reservation is given back once the last buffer has gone to the kernel (or failed).
-    buffers.forEach((buffer, index) => sink.write(buffer, index === buffers.length - 1 ? () => release() : undefined));
+    let flowing = true;
+    buffers.forEach((buffer, index) => {
+      flowing = sink.write(buffer, index === buffers.length - 1 ? () => release() : undefined);
+    });
+    if (!flowing) this.#armStall();
+  }
+
+  /** Replies are queued beyond the socket's high-water mark: 'drain' must come in time. */
+  #armStall(): void {
+    if (this.#stallTimer !== null) return;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = null;
+      this.#options.log({ type: 'replies-stalled', writableLengthBytes: this.#sink.writableLength });
+      this.#sink.destroy();
+    }, this.#options.limits.replyStallMsMax);
+  }
+
+  #disarmStall(): void {
+    if (this.#stallTimer !== null) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
   }
 
   #notify(): void {

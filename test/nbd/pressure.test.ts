@@ -191,6 +191,33 @@ describe('payload bytes across connections', () => {
   });
 });
 
+describe('a client that stops reading its replies', () => {
+  it('is dropped after replyStallMsMax, giving its share of the budget back to the others', { timeout: 60_000 }, async () => {
+    const harness = await startServer({ limits: { serverInFlightBytesMax: 8 * MiB, replyStallMsMax: 200 } });
+    try {
+      const { name } = addMemoryExport(harness, { sizeBytes: 8 * MiB, recordCalls: false });
+      const stalled = await RawClient.open(harness.port, name);
+      const patient = await RawClient.open(harness.port, name);
+      stalled.client.socket.pause();
+      for (let index = 0; index < 64; index++) stalled.client.request({ type: NBD_CMD_READ, cookie: BigInt(index), offsetBytes: 0, lengthBytes: MiB });
+      // Unread replies fill the kernel's buffers, then hold the whole budget.
+      await harness.waitForEvent((event) => event.type === 'backpressure' && event.cause === 'server-in-flight');
+      for (let index = 0; index < 16; index++) patient.client.request({ type: NBD_CMD_READ, cookie: BigInt(index), offsetBytes: 0, lengthBytes: MiB });
+      for (let index = 0; index < 16; index++) {
+        const reply = await patient.client.reply(() => MiB);
+        assert.equal(reply.kind === 'simple' && reply.errno, 0);
+      }
+      const stall = await harness.waitForEvent((event) => event.type === 'replies-stalled');
+      assert.ok(stall.type === 'replies-stalled' && stall.writableLengthBytes > 0);
+      stalled.client.socket.resume();
+      await stalled.client.closed;
+      patient.client.destroy();
+    } finally {
+      await harness.close();
+    }
+  });
+});
+
 describe('InFlightBudget', () => {
   it('grants in arrival order, lets a withdrawn waiter go, and clamps to its capacity', async () => {
     const budget = new InFlightBudget(100);
