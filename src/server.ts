@@ -13,7 +13,7 @@ import { ControlPlane } from './core/plane.js';
 import { openDatabase } from './db/index.js';
 import { createPool, type Engine, openPool } from './engine/index.js';
 import { isStrataError } from './lib/errors.js';
-import { ExportTable, NbdServer } from './nbd/index.js';
+import { ExportTable, NbdServer, readTlsDirectory } from './nbd/index.js';
 import { FileStorage } from './storage/index.js';
 
 export interface HostPort {
@@ -25,6 +25,8 @@ export interface ServeConfig {
   dataDir: string;
   listen: HostPort;
   nbdListen: HostPort;
+  /** Directory of NBD TLS credentials (qemu's x509 layout); TLS is then required and URIs are nbds://. */
+  nbdTlsDir?: string;
   /** Chunk size for a new pool (ignored when the pool exists). */
   chunkSizeBytes?: number;
   logLevel?: string;
@@ -102,6 +104,8 @@ function poolIdOf(dataDir: string): string {
 
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const logger = pino({ level: config.logLevel ?? 'info' }, pino.destination(2));
+  // Read first: bad credentials stop the start before the pool is opened.
+  const nbdTls = config.nbdTlsDir === undefined ? undefined : readTlsDirectory(config.nbdTlsDir);
   const engine = await openOrCreatePool(config.dataDir, config.chunkSizeBytes);
   const database = await openDatabase(config.databaseUrl ?? `sqlite:${join(config.dataDir, 'metadata.db')}`, {
     onIdleConnectionError: (error) => logger.warn({ err: error }, 'the metadata database closed an idle connection'),
@@ -112,8 +116,9 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const exports = new ExportTable();
   const nbd = new NbdServer({
     exports,
+    tls: nbdTls,
     logger: (event) => {
-      if (event.type === 'protocol-error' || event.type === 'handshake-refused' || event.type === 'connection-error') {
+      if (event.type === 'protocol-error' || event.type === 'handshake-refused' || event.type === 'connection-error' || event.type === 'replies-stalled') {
         logger.warn({ nbd: event }, 'nbd connection problem');
       } else {
         logger.debug({ nbd: event }, 'nbd');
@@ -121,7 +126,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     },
   });
   const nbdAddress = await nbd.listen(config.nbdListen.host, config.nbdListen.port);
-  const nbdUrl = `nbd://${urlHost(config.nbdListen.host)}:${nbdAddress.port}`;
+  const nbdUrl = `${nbdTls === undefined ? 'nbd' : 'nbds'}://${urlHost(config.nbdListen.host)}:${nbdAddress.port}`;
   const metrics = new CoreMetrics({ nbd, pool: engine });
   const plane = new ControlPlane({
     db: database.db,

@@ -31,7 +31,7 @@ export interface CoreDeps {
   /** This instance's pool; resources with another pool_id live in another instance. */
   poolId: string;
   exports: ExportRegistry;
-  /** `nbd://HOST:PORT`, without a trailing slash. */
+  /** `nbd://HOST:PORT` (`nbds://` when NBD requires TLS), without a trailing slash. */
   nbdBaseUri: () => string;
   metrics: CoreMetrics;
   log: Logger;

@@ -10,8 +10,12 @@
  *   answered NBD_REP_ERR_TOO_BIG (an oversized NBD_OPT_EXPORT_NAME disconnects, as it cannot
  *   be answered); a connection that sends more than `optionCountMax` options is disconnected;
  *   the server enforces `handshakeDurationMsMax` around the whole exchange.
- * - No TLS yet: NBD_OPT_STARTTLS is an unknown option (NBD_REP_ERR_UNSUP), which the spec
- *   allows in NOTLS mode.
+ * - TLS is all or nothing. Without credentials (NOTLS mode) NBD_OPT_STARTTLS is an unknown
+ *   option (NBD_REP_ERR_UNSUP). With them (the spec's FORCEDTLS mode) the client must speak
+ *   fixed newstyle and start TLS before anything else: every other option is answered
+ *   NBD_REP_ERR_TLS_REQD with its data drained unread, NBD_OPT_ABORT is acknowledged, and
+ *   NBD_OPT_EXPORT_NAME (which cannot carry an error) disconnects. After STARTTLS no state from
+ *   before it is kept, and a second STARTTLS is NBD_REP_ERR_INVALID.
  * - Structured replies are a precondition of NBD_OPT_SET_META_CONTEXT; `base:allocation` is the
  *   only context.
  */
@@ -58,10 +62,12 @@ import {
   NBD_OPT_LIST,
   NBD_OPT_LIST_META_CONTEXT,
   NBD_OPT_SET_META_CONTEXT,
+  NBD_OPT_STARTTLS,
   NBD_OPT_STRUCTURED_REPLY,
   NBD_REP_ACK,
   NBD_REP_ERR_INVALID,
   NBD_REP_ERR_POLICY,
+  NBD_REP_ERR_TLS_REQD,
   NBD_REP_ERR_TOO_BIG,
   NBD_REP_ERR_UNKNOWN,
   NBD_REP_ERR_UNSUP,
@@ -88,8 +94,15 @@ export function transmissionFlags(readOnly: boolean): number {
 }
 
 export interface HandshakeIo {
+  /** Read afresh for every option: it changes when TLS starts. */
   readonly reader: SocketReader;
   send(data: Buffer): void;
+  /**
+   * Present when TLS is required. Sends `acknowledgement` (the NBD_REP_ACK of NBD_OPT_STARTTLS)
+   * and runs the TLS handshake on the connection; resolves to null once TLS is up, or to why
+   * the connection must end.
+   */
+  readonly startTls?: (acknowledgement: Buffer) => Promise<string | null>;
 }
 
 export interface HandshakeContext {
@@ -121,6 +134,8 @@ type OptionOutcome = HandshakeOutcome | { kind: 'continue' };
 
 interface OptionState {
   readonly noZeroes: boolean;
+  /** TLS is up on this connection. */
+  tls: boolean;
   structuredReplies: boolean;
   /** What the last NBD_OPT_SET_META_CONTEXT selected, and for which export. */
   metaContext: { exportName: string; allocation: boolean } | null;
@@ -133,8 +148,11 @@ export async function negotiate(io: HandshakeIo, context: HandshakeContext): Pro
   io.send(encodeGreeting(HANDSHAKE_FLAGS));
   const clientFlags = (await io.reader.read(CLIENT_FLAGS_BYTES)).readUInt32BE(0);
   if ((clientFlags & ~KNOWN_CLIENT_FLAGS) !== 0) return refused(`unknown client flags 0x${clientFlags.toString(16)}`);
+  const tlsRequired = io.startTls !== undefined;
+  if (tlsRequired && (clientFlags & NBD_FLAG_C_FIXED_NEWSTYLE) === 0) return refused('TLS is required and the client does not use fixed newstyle');
   const state: OptionState = {
     noZeroes: (clientFlags & NBD_FLAG_C_NO_ZEROES) !== 0,
+    tls: false,
     structuredReplies: false,
     metaContext: null,
   };
@@ -142,8 +160,34 @@ export async function negotiate(io: HandshakeIo, context: HandshakeContext): Pro
     if (count > context.limits.optionCountMax) return refused(`more than ${context.limits.optionCountMax} options`);
     const header = decodeOptionHeader(await io.reader.read(OPTION_HEADER_BYTES));
     if (header.magic !== IHAVEOPT) return refused('bad option magic');
-    const outcome = await handleOption(header, io, state, context);
+    const outcome = tlsRequired && !state.tls ? await beforeTls(header, io, state) : await handleOption(header, io, state, context);
     if (outcome.kind !== 'continue') return outcome;
+  }
+}
+
+/** An option while TLS is required and not yet up: only STARTTLS and ABORT are served. */
+async function beforeTls(header: OptionHeader, io: HandshakeIo, state: OptionState): Promise<OptionOutcome> {
+  const { option, lengthBytes } = header;
+  if (option === NBD_OPT_EXPORT_NAME) return refused('NBD_OPT_EXPORT_NAME before TLS');
+  // Nothing sent in plaintext is parsed or kept.
+  await io.reader.skip(lengthBytes);
+  switch (option) {
+    case NBD_OPT_ABORT:
+      io.send(encodeOptionReply(option, NBD_REP_ACK));
+      return { kind: 'aborted' };
+    case NBD_OPT_STARTTLS: {
+      if (lengthBytes !== 0) return replyError(io, option, NBD_REP_ERR_INVALID, 'NBD_OPT_STARTTLS takes no data');
+      assert(io.startTls !== undefined, 'TLS is required only with a way to start it');
+      const failure = await io.startTls(encodeOptionReply(option, NBD_REP_ACK));
+      if (failure !== null) return refused(failure);
+      // The spec: no negotiation state from before STARTTLS survives it.
+      state.tls = true;
+      state.structuredReplies = false;
+      state.metaContext = null;
+      return proceed;
+    }
+    default:
+      return replyError(io, option, NBD_REP_ERR_TLS_REQD, 'TLS is required: send NBD_OPT_STARTTLS first');
   }
 }
 
@@ -180,6 +224,9 @@ async function handleOption(
     case NBD_OPT_LIST_META_CONTEXT:
     case NBD_OPT_SET_META_CONTEXT:
       return metaContext(io, option, data, state, context);
+    case NBD_OPT_STARTTLS:
+      if (state.tls) return replyError(io, option, NBD_REP_ERR_INVALID, 'TLS is already in use');
+      return replyError(io, option, NBD_REP_ERR_UNSUP, 'unsupported option');
     default:
       return replyError(io, option, NBD_REP_ERR_UNSUP, 'unsupported option');
   }

@@ -4,6 +4,7 @@
  */
 export { NbdServer, type NbdEvent, type NbdEventBody, type NbdServerOptions, type NbdServerStats } from './server.js';
 export { ExportTable, type AddExportOptions } from './exports.js';
+export { readTlsDirectory, TLS_FILES, type NbdTlsCredentials } from './tls.js';
 export type { BlockDevice, Extent } from './device.js';
 export { limits, type NbdLimits } from './limits.js';
 export { nbdErrnoFor } from './errors.js';

@@ -24,12 +24,37 @@ export interface NbdLimits {
   readonly stringBytesMax: number;
   /** Time from accept to the start of transmission; then the connection is dropped. */
   readonly handshakeDurationMsMax: number;
+  /** The same time for a connection accepted while more than `handshakePressureCountAbove` are in the handshake. */
+  readonly handshakeUnderPressureDurationMsMax: number;
+  /**
+   * Connections in the handshake at once. A new connection beyond it closes the oldest
+   * connection still in the handshake (from the address holding the most), never one in
+   * transmission.
+   */
+  readonly handshakeCountMax: number;
+  /** Connections in the handshake above which new ones get the shorter handshake deadline. */
+  readonly handshakePressureCountAbove: number;
+  /** Socket read-ahead of a connection in the handshake (options are small), so waiting connections stay cheap. */
+  readonly handshakeReadAheadBytesMax: number;
   /** Requests of one connection being served at once; reading pauses at the cap. */
   readonly inFlightRequestCountMax: number;
   /** READ and WRITE payload bytes of one connection being served at once; reading pauses at the cap. */
   readonly inFlightBytesMax: number;
+  /**
+   * READ and WRITE payload bytes held by all connections together, from the moment a request's
+   * payload is about to be read (WRITE) or its data allocated (READ) until its reply has been
+   * handed to the kernel. A request that does not fit waits, in arrival order, and its
+   * connection stops being read meanwhile.
+   */
+  readonly serverInFlightBytesMax: number;
   /** Reply bytes queued on one socket above which no further request is read. */
   readonly socketWriteBufferBytesMax: number;
+  /**
+   * Time a connection's queued replies may make no progress (the client does not read them)
+   * before the connection is dropped: unsent replies hold their share of
+   * `serverInFlightBytesMax`, and a client that stops reading must not hold it for ever.
+   */
+  readonly replyStallMsMax: number;
   /** Bytes read from the socket ahead of what the parser has asked for. */
   readonly readAheadBytesMax: number;
   /** Descriptors in one NBD_REPLY_TYPE_BLOCK_STATUS chunk (the spec asks for at most 2^20). */
@@ -38,7 +63,7 @@ export interface NbdLimits {
   readonly readHoleBytesMin: number;
   /** Data runs read separately for one sparse READ; more falls back to a single read. */
   readonly readSegmentCountMax: number;
-  /** Concurrent connections per server. */
+  /** Concurrent connections per server, in the handshake or in transmission. */
   readonly connectionCountMax: number;
   /** Exports one table holds. */
   readonly exportCountMax: number;

@@ -31,7 +31,7 @@ const emptyBuffer = Buffer.alloc(0);
  */
 export class SocketReader {
   readonly #stream: Readable;
-  readonly #readAheadBytesMax: number;
+  #readAheadBytesMax: number;
   readonly #chunks: Buffer[] = [];
   /** Bytes of `#chunks[0]` already consumed. */
   #headOffsetBytes = 0;
@@ -42,9 +42,33 @@ export class SocketReader {
   constructor(stream: Readable, readAheadBytesMax: number) {
     this.#stream = stream;
     this.#readAheadBytesMax = readAheadBytesMax;
-    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
-    stream.on('end', () => this.close(new EndOfStream()));
-    stream.on('close', () => this.close(new EndOfStream()));
+    stream.on('data', this.#onDataListener);
+    stream.on('end', this.#onEndListener);
+    stream.on('close', this.#onEndListener);
+  }
+
+  readonly #onDataListener = (chunk: Buffer): void => this.#onData(chunk);
+  readonly #onEndListener = (): void => this.close(new EndOfStream());
+
+  /** Changes how far the reader reads ahead (small in the handshake, larger in transmission). */
+  setReadAheadBytesMax(bytes: number): void {
+    this.#readAheadBytesMax = bytes;
+    this.#updateFlow();
+  }
+
+  /**
+   * Stops reading and lets go of the stream (paused, listeners removed) so that another reader
+   * can take it over; returns how many bytes had been received and not yet asked for, which
+   * are dropped. No read may be pending.
+   */
+  detach(): number {
+    assert(this.#pending === null, 'detach with no read pending');
+    const unread = this.#bufferedBytes;
+    this.#stream.off('data', this.#onDataListener);
+    this.#stream.off('end', this.#onEndListener);
+    this.#stream.off('close', this.#onEndListener);
+    this.close(new EndOfStream('reader detached'));
+    return unread;
   }
 
   get bufferedBytes(): number {

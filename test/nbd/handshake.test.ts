@@ -314,16 +314,37 @@ describe('handshake bounds', () => {
     }
   });
 
-  it('refuses connections beyond the connection cap', async () => {
+  it('at the connection cap, a newcomer closes the oldest connection still in the handshake', async () => {
     const small = await startServer({ limits: { connectionCountMax: 2 } });
     try {
+      const exported = addMemoryExport(small, { sizeBytes: 4096 }).name;
       const first = await RawClient.connect(small.port);
       const second = await RawClient.connect(small.port);
       await Promise.all([first.greeting(), second.greeting()]);
       const third = await RawClient.connect(small.port);
-      assert.equal((await third.readToEnd()).length, 0, 'no greeting for the third connection');
-      first.destroy();
+      await third.greeting();
+      await first.closed;
+      assert.equal(second.socket.destroyed, false, 'only the oldest is closed');
+      assert.equal(small.events.filter((event) => event.type === 'handshake-evicted').length, 1);
+      third.send(codec.encodeClientFlags(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES));
+      await goSucceeds(third, exported);
       second.destroy();
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('refuses connections beyond the connection cap when every slot is in transmission', async () => {
+    const small = await startServer({ limits: { connectionCountMax: 2 } });
+    try {
+      const exported = addMemoryExport(small, { sizeBytes: 4096 }).name;
+      const first = await RawClient.open(small.port, exported);
+      const second = await RawClient.open(small.port, exported);
+      const third = await RawClient.connect(small.port);
+      assert.equal((await third.readToEnd()).length, 0, 'no greeting for the third connection');
+      await small.waitForEvent((event) => event.type === 'connection-refused');
+      first.client.destroy();
+      second.client.destroy();
     } finally {
       await small.close();
     }

@@ -1,5 +1,5 @@
 /** Starts an NbdServer on a free loopback port for a test. */
-import { ExportTable, NbdServer, type NbdEvent, type NbdLimits } from '../../src/nbd/index.js';
+import { ExportTable, NbdServer, type NbdEvent, type NbdLimits, type NbdTlsCredentials } from '../../src/nbd/index.js';
 import { MemoryDevice } from './memory-device.js';
 
 export interface Harness {
@@ -13,13 +13,14 @@ export interface Harness {
   close: () => Promise<void>;
 }
 
-export async function startServer(options: { limits?: Partial<NbdLimits>; keepEvents?: boolean } = {}): Promise<Harness> {
+export async function startServer(options: { limits?: Partial<NbdLimits>; keepEvents?: boolean; tls?: NbdTlsCredentials } = {}): Promise<Harness> {
   const exports = new ExportTable();
   const events: NbdEvent[] = [];
   const waiters: { matches: (event: NbdEvent) => boolean; resolve: (event: NbdEvent) => void }[] = [];
   const server = new NbdServer({
     exports,
     limits: options.limits,
+    tls: options.tls,
     logger: (event) => {
       if (options.keepEvents !== false) events.push(event);
       for (const waiter of [...waiters]) {
@@ -34,7 +35,7 @@ export async function startServer(options: { limits?: Partial<NbdLimits>; keepEv
     server,
     exports,
     port,
-    uri: (name) => `nbd://127.0.0.1:${port}/${name}`,
+    uri: (name) => `${options.tls === undefined ? 'nbd' : 'nbds'}://127.0.0.1:${port}/${name}`,
     events,
     waitForEvent: (matches) => {
       const logged = events.find(matches);

@@ -3,6 +3,7 @@
  * asks for and parses replies with the codec, so tests can speak both valid and broken protocol.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { codec, protocol } from '../../src/nbd/index.js';
 
 const {
@@ -47,13 +48,15 @@ export class RawClient {
   #ended = false;
   #waiter: (() => void) | null = null;
 
+  readonly #onData = (chunk: Buffer): void => {
+    this.#chunks.push(chunk);
+    this.#bufferedBytes += chunk.length;
+    this.#wake();
+  };
+
   private constructor(socket: net.Socket) {
     this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      this.#chunks.push(chunk);
-      this.#bufferedBytes += chunk.length;
-      this.#wake();
-    });
+    socket.on('data', this.#onData);
     socket.on('error', () => {});
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
@@ -93,6 +96,23 @@ export class RawClient {
     const info = replies.find((reply) => reply.replyType === NBD_REP_INFO && reply.data.readUInt16BE(0) === NBD_INFO_EXPORT);
     if (info === undefined) throw new Error('no NBD_INFO_EXPORT');
     return { client, sizeBytes: Number(info.data.readBigUInt64BE(2)), flags: info.data.readUInt16BE(10) };
+  }
+
+  /**
+   * Sends NBD_OPT_STARTTLS and, if it is acknowledged, runs the TLS handshake as the client;
+   * returns the client that speaks over TLS from now on. Rejects with the reply type otherwise.
+   */
+  async startTls(options: tls.ConnectionOptions): Promise<RawClient> {
+    const [reply] = await this.option(protocol.NBD_OPT_STARTTLS);
+    if (reply?.replyType !== protocol.NBD_REP_ACK) throw new Error(`STARTTLS answered 0x${reply?.replyType.toString(16)}`);
+    if (this.#bufferedBytes !== 0) throw new Error('bytes after the STARTTLS reply');
+    this.socket.off('data', this.#onData);
+    const secure = tls.connect({ ...options, socket: this.socket });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', () => resolve());
+      secure.once('error', reject);
+    });
+    return new RawClient(secure);
   }
 
   send(data: Buffer): void {

@@ -225,7 +225,7 @@ export const RevertResponse = T.Object({ job: Job, volume: Volume });
 export const Mode = T.Union([T.Literal('rw'), T.Literal('ro')]);
 export const Attachment = T.Object({
   id: Id,
-  uri: Nullable(T.String({ description: 'nbd://HOST:PORT/EXPORT; the export name is the capability. null for a reader on a read-write attachment' })),
+  uri: Nullable(T.String({ description: 'nbd://HOST:PORT/EXPORT, or nbds:// when NBD requires TLS; the export name is the capability. null for a reader on a read-write attachment' })),
   mode: Mode,
   volume_id: Nullable(Id),
   snapshot_id: Nullable(Id),

@@ -122,7 +122,7 @@ export const volumeRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = 
     {
       schema: {
         tags: ['attachments'],
-        summary: 'Attach a volume over NBD (rw by default); returns the nbd:// URI',
+        summary: 'Attach a volume over NBD (rw by default); returns the nbd:// (or nbds://) URI',
         params: S.IdParams,
         body: S.optionalBody(S.VolumeAttachmentCreate),
         response: { 201: S.AttachmentResponse, ...S.errors(403, 404, 409) },
