@@ -294,7 +294,7 @@ export const Retention = T.Object(
   { ...strict, description: 'grandfather-father-son rules; a snapshot any rule keeps is kept' },
 );
 const PolicyName = T.String({ minLength: 1, maxLength: c.policyNameLengthMax, description: 'also the prefix of the snapshots it takes: NAME-20261203T110000Z' });
-const Cron = T.String({ minLength: 9, maxLength: 256, description: 'five fields (minute hour day month weekday), or six with seconds first' });
+const Cron = T.String({ minLength: 1, maxLength: 256, description: 'five fields (minute hour day month weekday), or six with seconds first' });
 const TimeZone = T.String({ minLength: 1, maxLength: 64, description: 'IANA time zone the cron expression and the retention periods are read in (default UTC)' });
 const PolicyTargets = T.Array(Id, { maxItems: c.policyTargetsMax });
 export const Policy = T.Object({
