@@ -1,7 +1,10 @@
 /**
  * The `strata` command line: the only place that reads configuration (flags and environment).
  */
-import { Command, Option } from 'commander';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { registerClientCommands, reportFailure } from './cli/index.js';
 import { runFsck } from './cli/fsck.js';
 import { runSetPassword } from './cli/set-password.js';
 import { isStrataError } from './lib/errors.js';
@@ -77,11 +80,29 @@ program
     process.exitCode = await runFsck(options.dataDir, (line) => console.log(line));
   });
 
+const client = {
+  url: process.env.STRATA_URL || undefined,
+  token: process.env.STRATA_TOKEN || undefined,
+  password: process.env.STRATA_PASSWORD || undefined,
+  configHome: process.env.XDG_CONFIG_HOME || join(process.env.HOME || homedir(), '.config'),
+  stdoutIsTty: process.stdout.isTTY === true,
+  stderrIsTty: process.stderr.isTTY === true,
+  write: (text: string) => process.stdout.write(text),
+  writeError: (text: string) => process.stderr.write(text),
+};
+registerClientCommands(program, client);
+// Usage errors exit 2; help and version exit 0.
+program.exitOverride();
+for (const command of program.commands) {
+  command.exitOverride();
+  for (const verb of command.commands) verb.exitOverride();
+}
+
 program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
   if (isStrataError(error)) {
     console.error(`strata: ${error.code}: ${error.message}`);
     process.exit(2);
   }
-  console.error(`strata: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(2);
+  process.exit(reportFailure(client, error));
 });
