@@ -5,10 +5,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { registerClientCommands, reportFailure } from './cli/index.js';
-import { runFsck } from './cli/fsck.js';
-import { runSetPassword } from './cli/set-password.js';
 import { isStrataError } from './lib/errors.js';
-import { parseHostPort, startServer } from './server.js';
+
+// The service's modules (engine, database, HTTP) load only for the commands that run them,
+// so the client commands start quickly.
+const service = () => import('./server.js');
 
 const program = new Command();
 program.name('strata').description('Block storage with instant, crash-consistent snapshots, served over NBD');
@@ -25,6 +26,7 @@ program
   .addOption(new Option('--manila-policy-file <path>', 'policy (JSON) of the Manila dialect, replacing its defaults').env('STRATA_MANILA_POLICY_FILE'))
   .action(
     async (options: { dataDir: string; listen: string; nbdListen: string; chunkSizeBytes?: string; logLevel: string; databaseUrl?: string; manilaPolicyFile?: string }) => {
+    const { parseHostPort, startServer } = await service();
     const server = await startServer({
       dataDir: options.dataDir,
       listen: parseHostPort(options.listen, '--listen'),
@@ -62,6 +64,7 @@ program
   .addOption(new Option('--database-url <url>', 'metadata database: sqlite:PATH or postgres://… (default: SQLite in the data dir)').env('STRATA_DATABASE_URL'))
   .addOption(new Option('--user <name>', 'the user').default('admin'))
   .action(async (options: { dataDir: string; databaseUrl?: string; user: string }) => {
+    const { runSetPassword } = await import('./cli/set-password.js');
     process.exitCode = await runSetPassword({
       dataDir: options.dataDir,
       databaseUrl: options.databaseUrl,
@@ -77,6 +80,7 @@ program
   .description('check every invariant of a stopped pool and exit non-zero on any violation')
   .addOption(new Option('--data-dir <dir>', 'data directory').env('STRATA_DATA_DIR').default('./data'))
   .action(async (options: { dataDir: string }) => {
+    const { runFsck } = await import('./cli/fsck.js');
     process.exitCode = await runFsck(options.dataDir, (line) => console.log(line));
   });
 
