@@ -1,6 +1,5 @@
 /** `strata login|logout|whoami|project|user|quota …`. */
-import { readFileSync } from 'node:fs';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import type { Command } from 'commander';
 import { StrataClient } from '../client/index.js';
 import { act, countArg, family } from './command.js';
@@ -36,7 +35,9 @@ export function adminCommands(program: Command, env: CliEnvironment): void {
     const body = await c.currentToken();
     return { body, table: one({ user: body.user.name, project: body.project.name, roles: body.roles, expires_at: body.expires_at }) };
   }));
+}
 
+export function tenancyCommands(program: Command, env: CliEnvironment): void {
   const project = family(program, 'project', 'projects (admin)');
   project.command('list').action(act(env, async (c) => {
     const body = await c.listProjects();

@@ -5,7 +5,7 @@
  * with `reportFailure` (0 success, 1 API error with its code on stderr, 2 usage).
  */
 import { type Command, Option } from 'commander';
-import { adminCommands } from './admin-commands.js';
+import { adminCommands, tenancyCommands } from './admin-commands.js';
 import { bashCompletion, zshCompletion } from './completion.js';
 import { type CliEnvironment, UsageError } from './context.js';
 import { groupCommands, policyCommands } from './group-commands.js';
@@ -18,6 +18,7 @@ export function registerClientCommands(program: Command, env: CliEnvironment): v
     .addOption(new Option('--output <format>', 'table (default on a terminal) or json (exactly the API body)').choices(['table', 'json']))
     .addOption(new Option('--url <url>', 'the service (default: STRATA_URL, or what `strata login` saved)'));
   adminCommands(program, env);
+  tenancyCommands(program, env);
   volumeCommands(program, env);
   snapshotCommands(program, env);
   groupCommands(program, env);
