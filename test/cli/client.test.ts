@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { StrataClient } from '../../src/client/index.js';
 import { have, mainJs, type Server, startServe, stopServe } from '../serve/process.js';
 
 interface Run {
@@ -136,6 +137,26 @@ describe('strata CLI against strata serve', () => {
     assert.deepEqual((await json('policy', 'runs', 'cli-hourly')).runs, []);
     assert.ok((await json('policy', 'list')).policies.some((p: { id: string }) => p.id === policy.id));
     assert.equal(await json('policy', 'delete', 'cli-hourly'), null);
+  });
+
+  test('strata serve runs a policy on its own clock: each second a snapshot, the older ones pruned', async () => {
+    const client = new StrataClient({ url: server.api, token: server.token });
+    const volume = (await client.createVolume({ name: 'cli-every-second', size_bytes: 1024 * 1024 })).volume;
+    const policy = (await json('policy', 'create', 'cli-every-second', '--cron', '* * * * * *', '--keep-last', '2', '--volume', volume.id)).policy;
+    const deadline = Date.now() + 30_000;
+    let runs = (await client.policyRuns(policy.id)).runs;
+    while (runs.filter((r) => r.status === 'succeeded').length < 4 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      runs = (await client.policyRuns(policy.id)).runs;
+    }
+    assert.equal(await json('policy', 'delete', policy.id), null);
+    const succeeded = runs.filter((r) => r.status === 'succeeded');
+    assert.ok(succeeded.length >= 4, `runs within 30 s: ${JSON.stringify(runs)}`);
+    assert.ok(succeeded.every((r) => r.taken.length === 1), JSON.stringify(succeeded));
+    assert.equal(new Set(runs.map((r) => r.due_at)).size, runs.length, 'each due time once');
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // a run in flight when the policy was deleted
+    const left = (await json('snapshot', 'list', '--volume', volume.id)).snapshots.filter((s: { policy_id: string; status: string }) => s.policy_id === policy.id && s.status === 'available');
+    assert.ok(left.length >= 2 && left.length <= 3, `keep_last 2 (and at most the one run after it): ${JSON.stringify(left.map((s: { name: string }) => s.name))}`);
   });
 
   test('errors: the registered code on stderr and exit 1; usage errors exit 2', async () => {
