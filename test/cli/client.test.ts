@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -203,5 +203,17 @@ describe('strata CLI against strata serve', () => {
     assert.match(zsh.stdout, /^#compdef strata\n/);
     assert.match(zsh.stdout, /policy\) compadd -- list show create update delete runs/);
     assert.equal((await cli(['completion', 'fish'])).code, 2);
+  });
+
+  test('logout revokes the saved token and forgets it (run last)', async () => {
+    const saved = JSON.parse(readFileSync(join(dir, 'config', 'strata', 'credentials.json'), 'utf8')) as { token: string };
+    assert.equal((await cli(['logout'])).code, 0);
+    assert.equal(existsSync(join(dir, 'config', 'strata', 'credentials.json')), false);
+    const revoked = await cli(['whoami', '--url', server.api], { STRATA_TOKEN: saved.token });
+    assert.equal(revoked.code, 1);
+    assert.match(revoked.stderr, /^strata: UNAUTHENTICATED: /);
+    const nowhere = await cli(['volume', 'list']);
+    assert.equal(nowhere.code, 2, 'no service to talk to is a usage error');
+    assert.match(nowhere.stderr, /STRATA_URL/);
   });
 });
