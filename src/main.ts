@@ -1,11 +1,15 @@
 /**
  * The `strata` command line: the only place that reads configuration (flags and environment).
  */
-import { Command, Option } from 'commander';
-import { runFsck } from './cli/fsck.js';
-import { runSetPassword } from './cli/set-password.js';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { registerClientCommands, reportFailure } from './cli/index.js';
 import { isStrataError } from './lib/errors.js';
-import { parseHostPort, parsePublicUrl, startServer } from './server.js';
+
+// The service's modules (engine, database, HTTP) load only for the commands that run them,
+// so the client commands start quickly.
+const service = () => import('./server.js');
 
 const program = new Command();
 program.name('strata').description('Block storage with instant, crash-consistent snapshots, served over NBD');
@@ -24,6 +28,7 @@ program
   .addOption(new Option('--public-url <url>', 'base URL of the links the API returns (default: the REST listen address)').env('STRATA_PUBLIC_URL'))
   .action(
     async (options: { dataDir: string; listen: string; nbdListen: string; nbdTlsDir?: string; chunkSizeBytes?: string; logLevel: string; databaseUrl?: string; manilaPolicyFile?: string; publicUrl?: string }) => {
+    const { parseHostPort, parsePublicUrl, startServer } = await service();
     const server = await startServer({
       dataDir: options.dataDir,
       listen: parseHostPort(options.listen, '--listen'),
@@ -63,6 +68,7 @@ program
   .addOption(new Option('--database-url <url>', 'metadata database: sqlite:PATH or postgres://… (default: SQLite in the data dir)').env('STRATA_DATABASE_URL'))
   .addOption(new Option('--user <name>', 'the user').default('admin'))
   .action(async (options: { dataDir: string; databaseUrl?: string; user: string }) => {
+    const { runSetPassword } = await import('./cli/set-password.js');
     process.exitCode = await runSetPassword({
       dataDir: options.dataDir,
       databaseUrl: options.databaseUrl,
@@ -78,14 +84,33 @@ program
   .description('check every invariant of a stopped pool and exit non-zero on any violation')
   .addOption(new Option('--data-dir <dir>', 'data directory').env('STRATA_DATA_DIR').default('./data'))
   .action(async (options: { dataDir: string }) => {
+    const { runFsck } = await import('./cli/fsck.js');
     process.exitCode = await runFsck(options.dataDir, (line) => console.log(line));
   });
 
+const client = {
+  url: process.env.STRATA_URL || undefined,
+  token: process.env.STRATA_TOKEN || undefined,
+  password: process.env.STRATA_PASSWORD || undefined,
+  configHome: process.env.XDG_CONFIG_HOME || join(process.env.HOME || homedir(), '.config'),
+  stdoutIsTty: process.stdout.isTTY === true,
+  stderrIsTty: process.stderr.isTTY === true,
+  write: (text: string) => process.stdout.write(text),
+  writeError: (text: string) => process.stderr.write(text),
+};
+registerClientCommands(program, client);
+// Usage errors exit 2; help and version exit 0.
+program.exitOverride();
+for (const command of program.commands) {
+  command.exitOverride();
+  for (const verb of command.commands) verb.exitOverride();
+}
+
 program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
   if (isStrataError(error)) {
     console.error(`strata: ${error.code}: ${error.message}`);
     process.exit(2);
   }
-  console.error(`strata: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(2);
+  process.exit(reportFailure(client, error));
 });

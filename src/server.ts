@@ -147,11 +147,12 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const apiPort = typeof address === 'object' && address !== null ? address.port : config.listen.port;
   const apiUrl = `http://${urlHost(config.listen.host)}:${apiPort}`;
   await plane.advertise(apiUrl);
+  await plane.scheduler.start();
 
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
-      plane.stop();
+      await plane.stop();
       await app.close();
       await nbd.close();
       await engine.close();

@@ -15,6 +15,7 @@ import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
 import { type Group, type GroupSnapshot, toGroup, toGroupSnapshot, toSnapshot } from './records.js';
+import type { PolicyMark } from './snapshots.js';
 import { lockRow, newId, notFound, nowIso, resetStatus, transition, transitionAll, type Executor } from './store.js';
 import { fieldError } from './volumes.js';
 
@@ -24,6 +25,8 @@ export interface GroupSnapshotInput {
   name: string;
   description?: string;
   uniqueNameInsensitive?: boolean;
+  /** Set when a snapshot policy takes it. */
+  policy?: PolicyMark;
 }
 
 /** For actions core keeps to admins, when a dialect's operator policy decides instead. */
@@ -222,7 +225,7 @@ export class GroupService {
       }
       await tx
         .insertInto('group_snapshots')
-        .values({ id, project_id: caller.projectId, group_id: groupId ?? '', name: input.name, description: input.description ?? '', status: 'creating', fence_held_ms: null, created_at: now, updated_at: now })
+        .values({ id, project_id: caller.projectId, group_id: groupId ?? '', name: input.name, description: input.description ?? '', status: 'creating', fence_held_ms: null, policy_id: input.policy?.id ?? null, policy_due_at: input.policy?.dueAt ?? null, created_at: now, updated_at: now })
         .execute();
       const memberIds = volumes.map(() => newId());
       await tx
@@ -241,6 +244,8 @@ export class GroupService {
             status: 'creating',
             parent_id: null,
             group_snapshot_id: id,
+            policy_id: input.policy?.id ?? null,
+            policy_due_at: input.policy?.dueAt ?? null,
             created_by: caller.userId,
             created_at: now,
             updated_at: now,

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics of the whole process, in one registry: HTTP requests (recorded by the
  * API layer), NBD bytes and operations, volume and snapshot counts, job durations, and the
- * time group snapshots held writes at their fence.
+ * time group snapshots held writes at their fence, and snapshot policy runs and failures.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -20,6 +20,8 @@ export class CoreMetrics {
   readonly jobDuration: Histogram<'kind' | 'status'>;
   readonly fenceHeld: Histogram;
   readonly snapshotsCreated: Counter<'kind'>;
+  readonly policyRuns: Counter<'status'>;
+  readonly policyFailures: Counter<'code'>;
 
   constructor(sources: { nbd?: NbdStatsSource; pool?: PoolStatsSource } = {}) {
     const registers = [this.registry];
@@ -53,6 +55,18 @@ export class CoreMetrics {
       name: 'strata_snapshots_created_total',
       help: 'Snapshots created, single or as members of a group snapshot',
       labelNames: ['kind'],
+      registers,
+    });
+    this.policyRuns = new Counter({
+      name: 'strata_policy_runs_total',
+      help: 'Snapshot policy runs finished, by status (failed: at least one target failed)',
+      labelNames: ['status'],
+      registers,
+    });
+    this.policyFailures = new Counter({
+      name: 'strata_policy_failures_total',
+      help: 'Snapshot policy failures (a snapshot refused, e.g. by quota, or a prune that failed), by error code',
+      labelNames: ['code'],
       registers,
     });
     const { nbd, pool } = sources;

@@ -19,6 +19,8 @@ import type { Caller, CoreDeps } from './context.js';
 import { GroupService } from './groups.js';
 import { type IdentityOptions, IdentityService } from './identity.js';
 import { type JobContext, JobService } from './jobs.js';
+import { PolicyService } from './policies.js';
+import { PolicyScheduler } from './policy-scheduler.js';
 import { QuotaService } from './quotas.js';
 import { SnapshotService } from './snapshots.js';
 import { nowIso, transition, transitionAll } from './store.js';
@@ -40,6 +42,9 @@ export class ControlPlane {
   readonly snapshots: SnapshotService;
   readonly groups: GroupService;
   readonly attachments: AttachmentService;
+  readonly policies: PolicyService;
+  /** Not started by `start`: `strata serve` starts it; tests call its `tick` with their own clock. */
+  readonly scheduler: PolicyScheduler;
 
   private tokenPurge: NodeJS.Timeout | null = null;
 
@@ -55,6 +60,8 @@ export class ControlPlane {
     this.snapshots = new SnapshotService(this);
     this.groups = new GroupService(this);
     this.attachments = new AttachmentService(this);
+    this.policies = new PolicyService(this);
+    this.scheduler = new PolicyScheduler(this);
     const runner = (run: (c: JobContext) => Promise<void>, failed: (c: JobContext, e: unknown) => Promise<void>) => ({ run, failed });
     this.jobs.register('delete-volume', runner((c) => this.volumes.runDelete(c), (c) => this.volumes.deleteFailed(c)));
     this.jobs.register('flatten-volume', runner((c) => this.volumes.runFlatten(c), async () => undefined));
@@ -171,10 +178,14 @@ export class ControlPlane {
     await this.deps.db.updateTable('pools').set({ api_url: apiUrl, nbd_url: this.deps.nbdBaseUri(), seen_at: nowIso() }).where('id', '=', this.deps.poolId).execute();
   }
 
-  /** Stops launching jobs; running ones end when the engine closes and resume on the next start. */
-  stop(): void {
+  /**
+   * Stops launching jobs and policy runs and purging tokens; running jobs end when the engine
+   * closes and resume on the next start. Resolves when no policy tick is running.
+   */
+  stop(): Promise<void> {
     if (this.tokenPurge !== null) clearInterval(this.tokenPurge);
     this.tokenPurge = null;
     this.jobs.stop();
+    return this.scheduler.stop();
   }
 }

@@ -1,5 +1,6 @@
 /** The control plane's resources as services return them (camelCase; each edge renders its own wire names). */
-import type { AttachmentRow, GroupRow, GroupSnapshotRow, SnapshotRow, VolumeRow } from '../db/index.js';
+import type { AttachmentRow, GroupRow, GroupSnapshotRow, PolicyRunRow, SnapshotRow, VolumeRow } from '../db/index.js';
+import type { RetentionRules } from './retention.js';
 import type { GroupSnapshotStatus, GroupStatus, SnapshotStatus, VolumeStatus } from './transitions.js';
 
 export interface Volume {
@@ -40,6 +41,8 @@ export interface Snapshot {
   status: SnapshotStatus;
   parentId: string | null;
   groupSnapshotId: string | null;
+  /** The snapshot policy that took it (null: taken by hand). */
+  policyId: string | null;
   createdBy: string | null;
   createdAt: string;
   updatedAt: string;
@@ -77,6 +80,7 @@ export interface GroupSnapshot {
   description: string;
   status: GroupSnapshotStatus;
   fenceHeldMs: number | null;
+  policyId: string | null;
   snapshots: Snapshot[];
   createdAt: string;
   updatedAt: string;
@@ -128,6 +132,7 @@ export const toSnapshot = (row: SnapshotRow): Snapshot => ({
   status: row.status as SnapshotStatus,
   parentId: row.parent_id,
   groupSnapshotId: row.group_snapshot_id,
+  policyId: row.policy_id,
   createdBy: row.created_by,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -154,6 +159,7 @@ export const toGroupSnapshot = (row: GroupSnapshotRow, snapshots: Snapshot[]): G
   description: row.description,
   status: row.status as GroupSnapshotStatus,
   fenceHeldMs: row.fence_held_ms === null ? null : Number(row.fence_held_ms),
+  policyId: row.policy_id,
   snapshots,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -169,4 +175,72 @@ export const toAttachment = (row: AttachmentRow, nbdBaseUri: string, withCapabil
   exportName: withCapability ? row.export_name : null,
   uri: withCapability ? `${nbdBaseUri}/${row.export_name}` : null,
   createdAt: row.created_at,
+});
+
+export interface Policy {
+  id: string;
+  seq: number;
+  projectId: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  retention: RetentionRules;
+  volumeIds: string[];
+  groupIds: string[];
+  createdBy: string;
+  /** The next due time after now (null when the expression never fires again). */
+  nextDueAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One entry of a run: a target (volume or group) and what happened to it or to one of its snapshots. */
+export interface PolicyRunEntry {
+  targetType: 'volume' | 'group';
+  targetId: string;
+  /** The snapshot (group snapshot for a group) taken, pruned or kept back. */
+  snapshotId?: string;
+  /** The delete job of a pruned snapshot. */
+  jobId?: string;
+  /** Why a target was skipped or a snapshot kept back. */
+  reason?: string;
+  /** A failure's registered error code and message. */
+  code?: string;
+  message?: string;
+}
+
+export interface PolicyRunResult {
+  /** Due times the service missed (it was stopped) before this one; this run is their one catch-up. */
+  missedDueTimes: number;
+  taken: PolicyRunEntry[];
+  pruned: PolicyRunEntry[];
+  keptBack: PolicyRunEntry[];
+  skipped: PolicyRunEntry[];
+  failures: PolicyRunEntry[];
+}
+
+export interface PolicyRun extends PolicyRunResult {
+  id: string;
+  seq: number;
+  policyId: string;
+  poolId: string;
+  dueAt: string;
+  status: 'running' | 'succeeded' | 'failed';
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+export const emptyRunResult = (): PolicyRunResult => ({ missedDueTimes: 0, taken: [], pruned: [], keptBack: [], skipped: [], failures: [] });
+
+export const toPolicyRun = (row: PolicyRunRow): PolicyRun => ({
+  ...emptyRunResult(),
+  ...(JSON.parse(row.result) as Partial<PolicyRunResult>),
+  id: row.id,
+  seq: Number(row.seq),
+  policyId: row.policy_id,
+  poolId: row.pool_id,
+  dueAt: row.due_at,
+  status: row.status,
+  startedAt: row.started_at,
+  finishedAt: row.finished_at,
 });

@@ -24,6 +24,7 @@ export interface SnapshotFilter {
   status?: SnapshotStatus;
   name?: string;
   groupSnapshotId?: string;
+  policyId?: string;
   createdAfter?: string;
   createdBefore?: string;
   /** Only these ids. */
@@ -36,6 +37,13 @@ export interface SnapshotInput {
   name: string;
   description?: string;
   metadata?: Record<string, string>;
+  /** Set when a snapshot policy takes it: which policy, for which due time. */
+  policy?: PolicyMark;
+}
+
+export interface PolicyMark {
+  id: string;
+  dueAt: string;
 }
 
 export class SnapshotService {
@@ -91,6 +99,8 @@ export class SnapshotService {
           status: 'creating',
           parent_id: null,
           group_snapshot_id: null,
+          policy_id: input.policy?.id ?? null,
+          policy_due_at: input.policy?.dueAt ?? null,
           created_by: caller.userId,
           created_at: now,
           updated_at: now,
@@ -121,6 +131,7 @@ export class SnapshotService {
     if (options.status !== undefined) query = query.where('status', '=', options.status);
     if (options.name !== undefined) query = query.where('name', '=', options.name);
     if (options.groupSnapshotId !== undefined) query = query.where('group_snapshot_id', '=', options.groupSnapshotId);
+    if (options.policyId !== undefined) query = query.where('policy_id', '=', options.policyId);
     // Stored times are UTC ISO strings; bring the bounds to the same form so text order is time order.
     if (options.createdAfter !== undefined) query = query.where('created_at', '>=', new Date(options.createdAfter).toISOString());
     if (options.createdBefore !== undefined) query = query.where('created_at', '<', new Date(options.createdBefore).toISOString());

@@ -193,10 +193,63 @@ const createdBy: Migration = {
   },
 };
 
+/**
+ * Snapshot policies: the policies, their runs (one row per policy, pool and due time: the
+ * unique index is how instances sharing a database claim a due time exactly once), and which
+ * policy took a snapshot or group snapshot, for which due time (retention reads only those).
+ */
+function snapshotPolicies(kind: DatabaseKind): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      // No foreign key to projects: a project is deleted once it has no volumes or groups,
+      // and a policy left without them takes nothing.
+      await withSeq(kind, db.schema.createTable('policies'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('project_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('cron', 'text', (c) => c.notNull())
+        .addColumn('timezone', 'text', (c) => c.notNull())
+        .addColumn('retention', 'text', (c) => c.notNull())
+        .addColumn('volume_ids', 'text', (c) => c.notNull())
+        .addColumn('group_ids', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('schedule_from', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await withSeq(kind, db.schema.createTable('policy_runs'))
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('policy_id', 'text', (c) => c.notNull())
+        .addColumn('project_id', 'text', (c) => c.notNull())
+        .addColumn('pool_id', 'text', (c) => c.notNull())
+        .addColumn('due_at', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('finished_at', 'text')
+        .execute();
+      await db.schema.createIndex('policy_runs_claim').unique().on('policy_runs').columns(['policy_id', 'pool_id', 'due_at']).execute();
+      await db.schema.createIndex('policy_runs_policy_due').on('policy_runs').columns(['policy_id', 'due_at', 'seq']).execute();
+      await db.schema.createIndex('policies_project_created').on('policies').columns(['project_id', 'created_at', 'seq']).execute();
+      for (const table of ['snapshots', 'group_snapshots']) {
+        await db.schema.alterTable(table).addColumn('policy_id', 'text').execute();
+        await db.schema.alterTable(table).addColumn('policy_due_at', 'text').execute();
+      }
+      await db.schema.createIndex('snapshots_policy').on('snapshots').columns(['policy_id', 'volume_id']).execute();
+      await db.schema.createIndex('group_snapshots_policy').on('group_snapshots').columns(['policy_id', 'group_id']).execute();
+    },
+  };
+}
+
 export function migrationProvider(kind: DatabaseKind): MigrationProvider {
   return {
     async getMigrations() {
-      return { '0001_initial': initial(kind), '0002_dialect_support': dialectSupport, '0003_created_by': createdBy };
+      return {
+        '0001_initial': initial(kind),
+        '0002_dialect_support': dialectSupport,
+        '0003_created_by': createdBy,
+        '0004_snapshot_policies': snapshotPolicies(kind),
+      };
     },
   };
 }

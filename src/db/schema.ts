@@ -96,6 +96,9 @@ export interface SnapshotsTable {
   status: string;
   parent_id: string | null;
   group_snapshot_id: string | null;
+  /** The policy that took it and the due time it was taken for (null: taken by hand). */
+  policy_id: Generated<string | null>;
+  policy_due_at: Generated<string | null>;
   created_by: Generated<string | null>;
   created_at: string;
   updated_at: string;
@@ -122,6 +125,8 @@ export interface GroupSnapshotsTable {
   description: string;
   status: string;
   fence_held_ms: number | null;
+  policy_id: Generated<string | null>;
+  policy_due_at: Generated<string | null>;
   created_at: string;
   updated_at: string;
 }
@@ -158,7 +163,46 @@ export interface JobsTable {
   finished_at: string | null;
 }
 
+export interface PoliciesTable {
+  seq: Generated<number>;
+  id: string;
+  project_id: string;
+  name: string;
+  /** Five fields, or six with seconds first. */
+  cron: string;
+  /** IANA time zone the cron expression and the retention periods are read in. */
+  timezone: string;
+  /** JSON: the retention rules as the API spells them (keep_last, hourly, …). */
+  retention: string;
+  /** JSON arrays of ids. */
+  volume_ids: string;
+  group_ids: string;
+  /** The user whose project and name the policy acts with. */
+  created_by: string;
+  /** Due times at or before this are never run (creation, or the last change of schedule). */
+  schedule_from: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PolicyRunsTable {
+  seq: Generated<number>;
+  id: string;
+  policy_id: string;
+  project_id: string;
+  /** The pool whose volumes the run covered: one run per policy, pool and due time. */
+  pool_id: string;
+  due_at: string;
+  status: 'running' | 'succeeded' | 'failed';
+  /** JSON: what was taken, pruned, kept back, skipped, and the failures. */
+  result: string;
+  started_at: string;
+  finished_at: string | null;
+}
+
 export interface Database {
+  policies: PoliciesTable;
+  policy_runs: PolicyRunsTable;
   pools: PoolsTable;
   projects: ProjectsTable;
   users: UsersTable;
@@ -182,5 +226,7 @@ export type GroupRow = Selectable<GroupsTable>;
 export type GroupSnapshotRow = Selectable<GroupSnapshotsTable>;
 export type AttachmentRow = Selectable<AttachmentsTable>;
 export type JobRow = Selectable<JobsTable>;
+export type PolicyRow = Selectable<PoliciesTable>;
+export type PolicyRunRow = Selectable<PolicyRunsTable>;
 export type NewVolume = Insertable<VolumesTable>;
 export type VolumeUpdate = Updateable<VolumesTable>;

@@ -120,6 +120,18 @@ export const limits = {
     queryRepeatMax: 64,
     /** A dialect's path parameter (ids, names in the path). */
     pathParamLengthMax: 255,
+
+    /** Snapshot policies: per project, and the bounds of one policy. */
+    policiesPerProjectMax: 100,
+    /** Leaves room in a snapshot name for `-20261203T110000Z`. */
+    policyNameLengthMax: 200,
+    policyTargetsMax: 256,
+    /** Largest count a retention rule takes. */
+    retentionCountMax: 10_000,
+    /** How often the scheduler looks for due policies (cron expressions have whole seconds). */
+    policyTickMs: 1000,
+    /** Missed due times a run counts after downtime before it stops counting. */
+    policyMissedCountMax: 1000,
   },
 
   /** The NBD server's bounds; src/nbd/limits.ts documents each one. */

@@ -130,7 +130,7 @@ export async function createHarness(
     tenant,
     adminToken,
     async close() {
-      plane.stop();
+      await plane.stop();
       await plane.jobs.idle();
       await app.close();
       await engine.close();

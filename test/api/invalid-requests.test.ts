@@ -65,6 +65,8 @@ const STATE_TABLES = [
   ['projects', 'id'],
   ['users', 'id'],
   ['quotas', 'project_id'],
+  ['policies', 'id'],
+  ['policy_runs', 'id'],
 ] as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -164,6 +166,7 @@ interface Resources {
   groupSnapshotId: string;
   attachmentId: string;
   jobId: string;
+  policyId: string;
   /** A tenant project, its member user and a token of that user (never the admin's). */
   projectId: string;
   userId: string;
@@ -181,6 +184,7 @@ function pathValue(template: string, name: string, r: Resources): string {
     'group-snapshots': r.groupSnapshotId,
     attachments: r.attachmentId,
     jobs: r.jobId,
+    policies: r.policyId,
     projects: r.projectId,
     users: r.userId,
     auth: r.tokenId,
@@ -244,6 +248,14 @@ function bodyValue(op: Operation, name: string, schema: Schema, r: Resources): u
       return true;
     case 'mode':
       return 'ro';
+    case 'cron':
+      return '0 * * * *';
+    case 'timezone':
+      return 'UTC';
+    case 'retention':
+      return { keep_last: 3 };
+    case 'group_ids':
+      return [r.groupId];
     default:
       return schemaValue(schema, r);
   }
@@ -731,6 +743,7 @@ async function createResources(h: Harness): Promise<Resources> {
   const scratch = (await created(h, 'POST', `${API}/volumes`, admin, { name: 'scratch', size_bytes: MiB })).volume;
   const job = (await created(h, 'DELETE', `${API}/volumes/${scratch.id}`, admin)).job;
   await h.plane.jobs.idle();
+  const policy = (await created(h, 'POST', `${API}/policies`, admin, { name: 'policy', cron: '0 * * * *', retention: { keep_last: 1 }, volume_ids: [volume.id] })).policy;
 
   return {
     adminToken: admin,
@@ -743,6 +756,7 @@ async function createResources(h: Harness): Promise<Resources> {
     groupSnapshotId: groupSnapshot.id,
     attachmentId: attachment.id,
     jobId: job.id,
+    policyId: policy.id,
     projectId: tenant.projectId,
     userId: tenant.userId,
     tokenId: tenantToken.id,

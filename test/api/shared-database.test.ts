@@ -81,4 +81,33 @@ describe('two instances sharing one PostgreSQL', { skip: postgresSkipReason() ??
     assert.equal(third.status, 413, JSON.stringify(third.body));
     assert.equal(third.body.error.code, 'QUOTA_EXCEEDED');
   });
+
+  test('a policy covering volumes of both instances: each due time yields exactly one snapshot per volume', async () => {
+    const onA = (await a.request('POST', '/api/v1/volumes', { token: a.adminToken, body: { name: 'policy-a', size_bytes: 1 << 20 } })).body.volume.id as string;
+    const onB = (await b.request('POST', '/api/v1/volumes', { token: b.adminToken, body: { name: 'policy-b', size_bytes: 1 << 20 } })).body.volume.id as string;
+    const created = await a.request('POST', '/api/v1/policies', {
+      token: a.adminToken,
+      body: { name: 'shared', cron: '0 * * * *', retention: { keep_last: 100 }, volume_ids: [onA, onB] },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const policyId = created.body.policy.id as string;
+    const hour = 3_600_000;
+    const base = Math.ceil(Date.now() / hour) * hour + 24 * hour;
+    const dueTimes = [0, 1, 2, 5].map((n) => base + n * hour);
+    for (const due of dueTimes) {
+      // Both instances, each ticking twice at once (a timer racing a slow tick), at the same due time.
+      const at = new Date(due + 1000);
+      await Promise.all([a.plane.scheduler.tick(at), a.plane.scheduler.tick(at), b.plane.scheduler.tick(at), b.plane.scheduler.tick(at)]);
+    }
+    const snapshots = (await a.request('GET', '/api/v1/snapshots?limit=1000', { token: a.adminToken })).body.snapshots.filter((s: { policy_id: string }) => s.policy_id === policyId);
+    for (const volumeId of [onA, onB]) {
+      const names = snapshots.filter((s: { volume_id: string }) => s.volume_id === volumeId).map((s: { name: string }) => s.name).sort();
+      const expected = dueTimes.map((ms) => `shared-${new Date(ms).toISOString().replace(/[-:]/g, '').replace('.000Z', 'Z')}`);
+      assert.deepEqual(names, expected, `volume ${volumeId}: one snapshot per due time`);
+    }
+    const runs = (await b.request('GET', `/api/v1/policies/${policyId}/runs?limit=100`, { token: a.adminToken })).body.runs as Array<{ pool_id: string; due_at: string; status: string }>;
+    assert.equal(runs.length, 2 * dueTimes.length, JSON.stringify(runs));
+    assert.equal(new Set(runs.map((r) => `${r.pool_id} ${r.due_at}`)).size, runs.length, 'one run per pool and due time');
+    assert.ok(runs.every((r) => r.status === 'succeeded'), JSON.stringify(runs));
+  });
 });

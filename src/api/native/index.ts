@@ -9,6 +9,7 @@ import { NoBody, NoQuery } from './schemas.js';
 import { groupRoutes } from './group-routes.js';
 import { identityRoutes } from './identity-routes.js';
 import { miscRoutes } from './misc-routes.js';
+import { policyRoutes } from './policy-routes.js';
 import { snapshotRoutes } from './snapshot-routes.js';
 import { volumeRoutes } from './volume-routes.js';
 
@@ -25,5 +26,5 @@ export const nativeApi: FastifyPluginAsync<{ plane: ControlPlane }> = async (app
     if (request.routeOptions.config.public === true) return;
     request.caller = await authenticate(plane, request);
   });
-  for (const routes of [identityRoutes, volumeRoutes, snapshotRoutes, groupRoutes, miscRoutes]) await app.register(routes, { plane });
+  for (const routes of [identityRoutes, volumeRoutes, snapshotRoutes, groupRoutes, policyRoutes, miscRoutes]) await app.register(routes, { plane });
 };

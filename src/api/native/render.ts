@@ -1,7 +1,7 @@
 /** Core records → the native API's snake_case wire shapes (schemas.ts). */
 import type { IssuedToken } from '../../core/identity.js';
 import type { Job } from '../../core/jobs.js';
-import type { Attachment, Group, GroupSnapshot, Snapshot, SnapshotDetail, SnapshotTreeNode, Volume, VolumeDetail } from '../../core/records.js';
+import type { Attachment, Group, GroupSnapshot, Policy, PolicyRun, PolicyRunEntry, Snapshot, SnapshotDetail, SnapshotTreeNode, Volume, VolumeDetail } from '../../core/records.js';
 import type { Caller } from '../../core/context.js';
 import type { Project, User } from '../../core/identity.js';
 import type { QuotaSet } from '../../core/quotas.js';
@@ -50,6 +50,7 @@ export function snapshotWire(s: Snapshot | SnapshotDetail) {
     status: s.status,
     parent_id: s.parentId,
     group_snapshot_id: s.groupSnapshotId,
+    policy_id: s.policyId,
     created_at: s.createdAt,
     updated_at: s.updatedAt,
   };
@@ -110,7 +111,48 @@ export const groupSnapshotWire = (g: GroupSnapshot) => ({
   description: g.description,
   status: g.status,
   fence_held_ms: g.fenceHeldMs,
+  policy_id: g.policyId,
   snapshots: g.snapshots.map(snapshotWire),
   created_at: g.createdAt,
   updated_at: g.updatedAt,
+});
+
+export const policyWire = (p: Policy) => ({
+  id: p.id,
+  project_id: p.projectId,
+  name: p.name,
+  cron: p.cron,
+  timezone: p.timezone,
+  retention: p.retention,
+  volume_ids: p.volumeIds,
+  group_ids: p.groupIds,
+  next_due_at: p.nextDueAt,
+  created_at: p.createdAt,
+  updated_at: p.updatedAt,
+});
+
+const runEntryWire = (e: PolicyRunEntry) => ({
+  target_type: e.targetType,
+  target_id: e.targetId,
+  ...(e.snapshotId === undefined ? {} : { snapshot_id: e.snapshotId }),
+  ...(e.jobId === undefined ? {} : { job_id: e.jobId }),
+  ...(e.reason === undefined ? {} : { reason: e.reason }),
+  ...(e.code === undefined ? {} : { code: e.code }),
+  ...(e.message === undefined ? {} : { message: e.message }),
+});
+
+export const policyRunWire = (r: PolicyRun) => ({
+  id: r.id,
+  policy_id: r.policyId,
+  pool_id: r.poolId,
+  due_at: r.dueAt,
+  status: r.status,
+  missed_due_times: r.missedDueTimes,
+  taken: r.taken.map(runEntryWire),
+  pruned: r.pruned.map(runEntryWire),
+  kept_back: r.keptBack.map(runEntryWire),
+  skipped: r.skipped.map(runEntryWire),
+  failures: r.failures.map(runEntryWire),
+  started_at: r.startedAt,
+  finished_at: r.finishedAt,
 });

@@ -13,7 +13,7 @@ export const Id = T.String({ format: 'uuid', description: 'a UUID' });
 export const Name = T.String({ minLength: 1, maxLength: c.nameLengthMax });
 export const Description = T.String({ maxLength: c.descriptionLengthMax });
 export const Timestamp = T.String({ format: 'date-time' });
-export const Nullable = <S extends TSchema>(schema: S) => T.Union([schema, T.Null()]);
+export const Nullable = <S extends TSchema>(schema: S, description?: string) => T.Union([schema, T.Null()], description === undefined ? {} : { description });
 export const SizeBytes = T.Integer({
   minimum: limits.volumeSizeBytesMin,
   maximum: limits.volumeSizeBytesMax,
@@ -168,6 +168,7 @@ export const Snapshot = T.Object({
   status: SnapshotStatus,
   parent_id: Nullable(Id),
   group_snapshot_id: Nullable(Id),
+  policy_id: Nullable(Id, 'the snapshot policy that took it; null when taken by hand'),
   created_at: Timestamp,
   updated_at: Timestamp,
   children_ids: T.Optional(T.Array(Id, { description: 'snapshots whose parent this is (show only)' })),
@@ -182,6 +183,7 @@ const snapshotFilters = {
   status: T.Optional(SnapshotStatus),
   name: T.Optional(Name),
   group_snapshot_id: T.Optional(Id),
+  policy_id: T.Optional(Id),
   created_after: T.Optional(Timestamp),
   created_before: T.Optional(Timestamp),
 };
@@ -270,6 +272,7 @@ export const GroupSnapshot = T.Object({
   description: T.String(),
   status: GroupSnapshotStatus,
   fence_held_ms: Nullable(T.Number({ description: 'how long new writes to the members were held' })),
+  policy_id: Nullable(Id, 'the snapshot policy that took it; null when taken by hand'),
   snapshots: T.Array(Snapshot),
   created_at: Timestamp,
   updated_at: Timestamp,
@@ -284,6 +287,82 @@ export const GroupSnapshotListQuery = T.Object(
 export const GroupSnapshotList = T.Object({ group_snapshots: T.Array(GroupSnapshot), next_page_token: NextPageToken });
 export const GroupCloneRequest = T.Object({ name: Name, description: T.Optional(Description) }, strict);
 export const GroupCloneResponse = T.Object({ job: Job, group: Group });
+
+// Snapshot policies.
+
+const RetentionCount = T.Integer({ minimum: 0, maximum: c.retentionCountMax });
+export const Retention = T.Object(
+  {
+    keep_last: T.Optional({ ...RetentionCount, description: 'keep the n newest' }),
+    hourly: T.Optional({ ...RetentionCount, description: 'keep the newest of each of the n most recent hours that have one' }),
+    daily: T.Optional({ ...RetentionCount, description: 'the same per day (in the policy time zone)' }),
+    weekly: T.Optional({ ...RetentionCount, description: 'the same per ISO week' }),
+    monthly: T.Optional({ ...RetentionCount, description: 'the same per month' }),
+    yearly: T.Optional({ ...RetentionCount, description: 'the same per year' }),
+  },
+  { ...strict, description: 'grandfather-father-son rules; a snapshot any rule keeps is kept' },
+);
+const PolicyName = T.String({ minLength: 1, maxLength: c.policyNameLengthMax, description: 'also the prefix of the snapshots it takes: NAME-20261203T110000Z' });
+const Cron = T.String({ minLength: 1, maxLength: 256, description: 'five fields (minute hour day month weekday), or six with seconds first' });
+const TimeZone = T.String({ minLength: 1, maxLength: 64, description: 'IANA time zone the cron expression and the retention periods are read in (default UTC)' });
+const PolicyTargets = T.Array(Id, { maxItems: c.policyTargetsMax });
+export const Policy = T.Object({
+  id: Id,
+  project_id: Id,
+  name: T.String(),
+  cron: T.String(),
+  timezone: T.String(),
+  retention: Retention,
+  volume_ids: T.Array(Id),
+  group_ids: T.Array(Id),
+  next_due_at: Nullable(Timestamp, 'the next due time; null when the expression never fires again'),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+export const PolicyCreate = T.Object(
+  { name: PolicyName, cron: Cron, timezone: T.Optional(TimeZone), retention: Retention, volume_ids: T.Optional(PolicyTargets), group_ids: T.Optional(PolicyTargets) },
+  strict,
+);
+export const PolicyUpdate = T.Object(
+  {
+    name: T.Optional(PolicyName),
+    cron: T.Optional(Cron),
+    timezone: T.Optional(TimeZone),
+    retention: T.Optional(Retention),
+    volume_ids: T.Optional(PolicyTargets),
+    group_ids: T.Optional(PolicyTargets),
+  },
+  strict,
+);
+export const PolicyResponse = T.Object({ policy: Policy });
+export const PolicyListQuery = T.Object({ ...ListQuery, sort: T.Optional(T.Union([T.Literal('created_at'), T.Literal('name')])), name: T.Optional(PolicyName) }, strict);
+export const PolicyList = T.Object({ policies: T.Array(Policy), next_page_token: NextPageToken });
+const RunEntry = T.Object({
+  target_type: T.Union([T.Literal('volume'), T.Literal('group')]),
+  target_id: T.String(),
+  snapshot_id: T.Optional(Id),
+  job_id: T.Optional(Id),
+  reason: T.Optional(T.String()),
+  code: T.Optional(T.String()),
+  message: T.Optional(T.String()),
+});
+export const PolicyRun = T.Object({
+  id: Id,
+  policy_id: Id,
+  pool_id: T.String(),
+  due_at: Timestamp,
+  status: T.Union([T.Literal('running'), T.Literal('succeeded'), T.Literal('failed')]),
+  missed_due_times: T.Integer({ description: 'due times missed while the service was stopped; this run was their one catch-up' }),
+  taken: T.Array(RunEntry, { description: 'snapshots (group snapshots for groups) taken' }),
+  pruned: T.Array(RunEntry, { description: 'snapshots the retention rules removed, each with its delete job' }),
+  kept_back: T.Array(RunEntry, { description: 'snapshots retention would remove but kept, with the reason (a clone was made from it)' }),
+  skipped: T.Array(RunEntry, { description: 'volumes and groups not snapshotted, with the reason (error, deleting)' }),
+  failures: T.Array(RunEntry, { description: 'refusals (quota, state), each with its error code' }),
+  started_at: Timestamp,
+  finished_at: Nullable(Timestamp),
+});
+export const PolicyRunListQuery = T.Object(ListQuery, strict);
+export const PolicyRunList = T.Object({ runs: T.Array(PolicyRun), next_page_token: NextPageToken });
 
 /** Standard error responses per route, for the OpenAPI document. */
 export function errors(...statuses: number[]): Record<number, typeof ErrorResponse> {

@@ -110,6 +110,7 @@ export const volumeRoutes: FastifyPluginAsyncTypebox<{ plane: ControlPlane }> = 
         status: q.status as never,
         name: q.name,
         groupSnapshotId: q.group_snapshot_id,
+        policyId: q.policy_id,
         createdAfter: q.created_after,
         createdBefore: q.created_before,
       });
