@@ -12,6 +12,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../core/plane.js';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
+import { consolePlugin } from './console.js';
 import { errorBody, handleError } from './errors.js';
 import { registerDialects } from './dialects/index.js';
 import { type DialectSettings, frameworkErrorSender } from './dialects/shared.js';
@@ -131,5 +132,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/api/v1/openapi.json', async () => app.swagger());
   await app.register(nativeApi, { prefix: '/api/v1', plane });
   await registerDialects(app, plane, options.dialects);
+  await app.register(consolePlugin);
   return app;
 }
