@@ -48,9 +48,9 @@ export function jobRow(job, label) {
 
 export function jobsPanel() {
   return html`<aside class="jobs" aria-labelledby="jobs-title">
-    <h2 id="jobs-title">Work in progress</h2>
+    <h2 id="jobs-title">Work started here</h2>
     <ul aria-live="polite">
-      ${tracked.length === 0 ? html`<li class="empty">Nothing running.</li>` : tracked.map((t) => jobRow(t.job, t.label))}
+      ${tracked.length === 0 ? html`<li class="empty">None yet.</li>` : tracked.map((t) => jobRow(t.job, t.label))}
     </ul>
   </aside>`;
 }

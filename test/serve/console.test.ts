@@ -3,7 +3,7 @@
  * take snapshots (data written over NBD between them), revert to the older one and take
  * another, so a second branch appears in the drawn tree; clone, diff, attach read-only; a
  * refused delete shows the API's code; a cascading delete shows its job's progress; sign out
- * revokes the token. No console errors, no request to another host. Screenshots of the main
+ * revokes the token; an admin switches project. No console errors, no request to another host. Screenshots of the main
  * pages go to docs/screenshots/. Skipped when Debian's chromium is not installed.
  */
 import assert from 'node:assert/strict';
@@ -55,6 +55,12 @@ describe('web console', { skip: haveChromium() ? false : 'chromium is not instal
 
   test('sign in, snapshot tree with a branch, clone, diff, an error, delete with progress, sign out', async () => {
     const { page } = browser;
+    assert.equal((await api(server, 'POST', '/api/v1/projects', { name: 'team-b' })).status, 201);
+    // The guard refuses and records a request to another host (then the record starts empty).
+    assert.equal(await page.evaluate(() => fetch('http://foreign.test/probe').then(() => 'fetched', () => 'refused')), 'refused');
+    assert.deepEqual(browser.foreign, ['http://foreign.test/probe']);
+    browser.foreign.length = 0;
+    browser.errors.length = 0;
     await page.goto(`${origin}/console`);
     await page.getByLabel('Name').fill('admin');
     await page.getByLabel('Password', { exact: true }).fill(password);
@@ -143,12 +149,24 @@ describe('web console', { skip: haveChromium() ? false : 'chromium is not instal
     await job.getByText('succeeded 100%').waitFor();
     assert.equal(await job.getByRole('progressbar').getAttribute('value'), '1');
     await page.getByRole('heading', { name: 'Volumes' }).waitFor();
+    // (The list shown on arrival is the one loaded before; the fresh one replaces it.)
+    await page.getByRole('table').getByRole('link', { name: 'db-data', exact: true }).waitFor({ state: 'detached' });
     await page.getByRole('table').getByRole('link', { name: 'db-data-copy' }).waitFor();
-    assert.equal(await page.getByRole('table').getByRole('link', { name: 'db-data', exact: true }).count(), 0);
     assert.equal((await api(server, 'GET', `/api/v1/volumes/${volumeId}`)).status, 404);
     await page.getByRole('link', { name: 'Jobs' }).click();
     await page.getByText(/^delete-volume/).first().waitFor();
     await page.screenshot({ path: join(screenshots, 'jobs.png') });
+
+    // An admin switches project: a token for team-b replaces (and revokes) the first one.
+    const first = await page.evaluate(() => sessionStorage.getItem('strata.token'));
+    await page.getByRole('button', { name: 'Switch project' }).click();
+    await page.getByLabel('Project').selectOption({ label: 'team-b' });
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Switch', exact: true }).click();
+    await page.getByTitle('project').getByText('team-b').waitFor();
+    await page.getByRole('link', { name: 'Volumes' }).click();
+    await page.getByText('No volumes.').waitFor();
+    assert.equal((await fetch(`${origin}/api/v1/auth/tokens/current`, { headers: { authorization: `Bearer ${first}` } })).status, 401);
 
     // Sign out revokes the token the tab held.
     const token = await page.evaluate(() => sessionStorage.getItem('strata.token'));
@@ -161,6 +179,8 @@ describe('web console', { skip: haveChromium() ? false : 'chromium is not instal
     assert.equal(revoked.status, 401, await revoked.text());
 
     assert.deepEqual(browser.foreign, [], 'requests to another host');
+    // The refused delete was logged by the browser: the collector sees console errors at all.
+    assert.ok(browser.errors.some((line) => expected[0].test(line)), `no 409 among the console lines: ${JSON.stringify(browser.errors)}`);
     const unexpected = browser.errors.filter((line) => !expected.some((pattern) => pattern.test(line)));
     assert.deepEqual(unexpected, [], 'console errors');
   });
