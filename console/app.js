@@ -3,7 +3,7 @@
 import { html, render, nothing } from './vendor/lit-html/lit-html.js';
 import { ApiError, del, get, post, session } from './api.js';
 import { jobsPanel } from './jobs.js';
-import { ui, update, setRenderer, showError } from './ui.js';
+import { ui, update, setRenderer, setSessionEnd, showError } from './ui.js';
 import { volumesPage } from './pages/volumes.js';
 import { volumePage } from './pages/volume.js';
 import { groupsPage, attachmentsPage, jobsPage, quotasPage } from './pages/others.js';
@@ -173,6 +173,13 @@ function shellView() {
   `;
 }
 
+setSessionEnd(() => {
+  session.token = null;
+  ui.me = null;
+  ui.error = null;
+  ui.notice = 'Your session ended; sign in again.';
+  update();
+});
 setRenderer(() => render(ui.me === null ? signInView() : shellView(), document.getElementById('app')));
 window.addEventListener('hashchange', () => {
   if (ui.me !== null) void openRoute();

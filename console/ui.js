@@ -28,8 +28,20 @@ export function update() {
   });
 }
 
+/** Moves focus to the element matching `selector` once the next render has drawn it. */
+export function focusSoon(selector) {
+  setTimeout(() => document.querySelector(selector)?.focus(), 0);
+}
+
+/** Called when the token stopped working (expired or revoked elsewhere): back to sign-in. */
+let onSessionEnd = () => undefined;
+export function setSessionEnd(fn) {
+  onSessionEnd = fn;
+}
+
 /** Shows an API error as its code and message in the page's alert region. */
 export function showError(error) {
+  if (error instanceof ApiError && error.status === 401 && ui.me !== null) return onSessionEnd();
   ui.error = error instanceof ApiError ? { code: error.code, message: error.message } : { code: 'ERROR', message: String(error?.message ?? error) };
   update();
 }

@@ -4,7 +4,7 @@ import { del, get, post, when } from '../api.js';
 import { jobRow, track } from '../jobs.js';
 import { attempt, fields, ui, update } from '../ui.js';
 
-const groups = { groups: [], snapshots: [], volumes: new Map() };
+const groups = { groups: [], snapshots: [], volumes: new Map(), confirm: undefined };
 
 async function loadGroups() {
   const [g, gs, v] = await Promise.all([get('/groups?limit=100'), get('/group-snapshots?limit=100'), get('/volumes?limit=1000')]);
@@ -22,6 +22,28 @@ async function snapshotGroup(event, group) {
   });
 }
 
+/** Revert or delete a group snapshot, after a confirmation in its row; both are jobs. */
+function groupSnapshotActions(gs) {
+  const c = groups.confirm;
+  if (c !== undefined && c.id === gs.id) {
+    const run = () =>
+      attempt(async () => {
+        groups.confirm = undefined;
+        const body = c.kind === 'revert' ? await post(`/group-snapshots/${gs.id}/revert`, {}) : await del(`/group-snapshots/${gs.id}`);
+        track(body.job, `${c.kind === 'revert' ? 'Revert to' : 'Delete'} group snapshot ${gs.name}`, () => void attempt(loadGroups));
+        await loadGroups();
+      });
+    return html`<span role="alertdialog" aria-label="Confirm">${c.kind === 'revert' ? `Revert all ${gs.snapshots.length} volumes?` : 'Delete it and its member snapshots?'}
+      <button class="danger" @click=${run}>${c.kind === 'revert' ? 'Revert' : 'Delete'}</button>
+      <button @click=${() => { groups.confirm = undefined; update(); }}>Cancel</button></span>`;
+  }
+  const ask = (kind) => {
+    groups.confirm = { id: gs.id, kind };
+    update();
+  };
+  return html`<button @click=${() => ask('revert')}>Revert</button> <button class="danger" @click=${() => ask('delete')}>Delete</button>`;
+}
+
 const groupsView = () => html`<h1>Groups</h1>
   ${groups.groups.length === 0 ? html`<p class="empty">No consistency groups.</p>` : nothing}
   ${groups.groups.map(
@@ -37,9 +59,9 @@ const groupsView = () => html`<h1>Groups</h1>
   )}
   <h2>Group snapshots</h2>
   <div class="table-wrap"><table>
-    <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Members</th><th scope="col">Writes held</th><th scope="col">Taken</th></tr></thead>
-    <tbody>${groups.snapshots.map(
-      (s) => html`<tr><th scope="row">${s.name}</th><td>${s.status}</td><td>${s.snapshots.length}</td><td class="num">${s.fence_held_ms ?? '—'} ms</td><td>${when(s.created_at)}</td></tr>`,
+    <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Members</th><th scope="col">Writes held</th><th scope="col">Taken</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+    <tbody>${groups.snapshots.length === 0 ? html`<tr><td colspan="6" class="empty">No group snapshots.</td></tr>` : nothing}${groups.snapshots.map(
+      (s) => html`<tr><th scope="row">${s.name}</th><td>${s.status}</td><td>${s.snapshots.length}</td><td class="num">${s.fence_held_ms ?? '—'} ms</td><td>${when(s.created_at)}</td><td>${groupSnapshotActions(s)}</td></tr>`,
     )}</tbody>
   </table></div>`;
 

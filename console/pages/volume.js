@@ -4,7 +4,7 @@ import { html, nothing } from '../vendor/lit-html/lit-html.js';
 import { bytes, del, get, parseSize, patch, post, query, when } from '../api.js';
 import { track } from '../jobs.js';
 import { buildTree, spaceView, treeView } from '../tree.js';
-import { attempt, fields, update } from '../ui.js';
+import { attempt, fields, focusSoon, update } from '../ui.js';
 
 const state = { id: null, volume: null, tree: null, attachments: [], selectedId: null, confirm: null, uri: null, clone: null, diff: null };
 
@@ -107,11 +107,15 @@ const uriView = () =>
 function confirmView(kind) {
   const c = state.confirm;
   if (c === null || c.kind !== kind) return nothing;
-  return html`<div class="confirm" role="alertdialog" aria-labelledby="confirm-text">
+  const cancel = () => {
+    state.confirm = null;
+    update();
+  };
+  return html`<div class="confirm" role="alertdialog" aria-labelledby="confirm-text" @keydown=${(e) => e.key === 'Escape' && cancel()}>
     <p id="confirm-text">${c.text}</p>
     ${c.extra ?? nothing}
     <button class="danger" @click=${() => { state.confirm = null; void c.run(); }}>${c.action}</button>
-    <button @click=${() => { state.confirm = null; update(); }}>Cancel</button>
+    <button @click=${cancel}>Cancel</button>
   </div>`;
 }
 
@@ -131,11 +135,13 @@ function askDeleteVolume() {
     },
   };
   update();
+  focusSoon('.confirm button.danger');
 }
 
 function askDeleteSnapshot(s) {
   state.confirm = { kind: 'snapshot', text: `Delete snapshot ${s.name}? It frees ${bytes(s.exclusive_bytes)}.`, action: 'Delete snapshot', run: () => runJob(`Delete snapshot ${s.name}`, () => del(`/snapshots/${s.id}`)) };
   update();
+  focusSoon('.confirm button.danger');
 }
 
 function askRevert(s) {
@@ -149,6 +155,7 @@ function askRevert(s) {
     run: () => runJob(`Revert ${state.volume.name} to ${s.name}`, () => post(`/snapshots/${s.id}/revert`, inUse ? { force: true } : {})),
   };
   update();
+  focusSoon('.confirm button.danger');
 }
 
 function snapshotPanel() {

@@ -157,6 +157,21 @@ describe('web console', { skip: haveChromium() ? false : 'chromium is not instal
     await page.getByText(/^delete-volume/).first().waitFor();
     await page.screenshot({ path: join(screenshots, 'jobs.png') });
 
+    // Groups: a group snapshot taken and deleted from the groups page; quotas show the usage.
+    const copyId = (await api<any>(server, 'GET', '/api/v1/volumes?name=db-data-copy')).body.volumes[0].id;
+    assert.equal((await api(server, 'POST', '/api/v1/groups', { name: 'app', volume_ids: [copyId] })).status, 201);
+    await page.getByRole('link', { name: 'Groups' }).click();
+    await page.getByLabel('Group snapshot name').fill('consistent-1');
+    await page.getByRole('button', { name: 'Take group snapshot' }).click();
+    const row = page.getByRole('row').filter({ hasText: 'consistent-1' });
+    await row.waitFor();
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await row.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('complementary').getByRole('listitem').filter({ hasText: 'Delete group snapshot consistent-1' }).getByText('succeeded').waitFor();
+    await row.waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: 'Quotas' }).click();
+    await page.getByRole('row').filter({ hasText: 'admin' }).getByRole('meter').first().waitFor();
+
     // An admin switches project: a token for team-b replaces (and revokes) the first one.
     const first = await page.evaluate(() => sessionStorage.getItem('strata.token'));
     await page.getByRole('button', { name: 'Switch project' }).click();
