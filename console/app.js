@@ -2,7 +2,7 @@
 // navigation, one alert region for errors, the live jobs panel, and hash routing to pages.
 import { html, render, nothing } from './vendor/lit-html/lit-html.js';
 import { ApiError, del, get, post, session } from './api.js';
-import { jobsPanel } from './jobs.js';
+import { forgetJobs, jobsPanel } from './jobs.js';
 import { ui, update, setRenderer, setSessionEnd, showError } from './ui.js';
 import { volumesPage } from './pages/volumes.js';
 import { volumePage } from './pages/volume.js';
@@ -60,6 +60,20 @@ async function signIn(event) {
   }
 }
 
+/** Forgets everything the last user saw, so the next one in this tab starts clean. */
+function endSession(notice) {
+  session.token = null;
+  ui.me = null;
+  ui.route = null;
+  ui.projects = [];
+  ui.switching = false;
+  ui.error = null;
+  ui.notice = notice;
+  forgetJobs();
+  for (const { page } of pages) page.reset();
+  update();
+}
+
 async function signOut() {
   try {
     await del('/auth/tokens/current');
@@ -67,11 +81,7 @@ async function signOut() {
     // A token that is already invalid is signed out all the same.
     if (!(error instanceof ApiError && error.status === 401)) return showError(error);
   }
-  session.token = null;
-  ui.me = null;
-  ui.notice = 'Signed out.';
-  ui.error = null;
-  update();
+  endSession('Signed out.');
 }
 
 /** Admins take a token scoped to another project (the API asks for the password again). */
@@ -173,13 +183,7 @@ function shellView() {
   `;
 }
 
-setSessionEnd(() => {
-  session.token = null;
-  ui.me = null;
-  ui.error = null;
-  ui.notice = 'Your session ended; sign in again.';
-  update();
-});
+setSessionEnd(() => endSession('Your session ended; sign in again.'));
 setRenderer(() => render(ui.me === null ? signInView() : shellView(), document.getElementById('app')));
 window.addEventListener('hashchange', () => {
   if (ui.me !== null) void openRoute();

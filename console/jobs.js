@@ -18,10 +18,17 @@ export function track(job, label, onEnd = () => undefined) {
   return entry;
 }
 
+/** Forgets every job (on sign-out: the next user of the tab does not see them). */
+export function forgetJobs() {
+  for (const entry of tracked) entry.forgotten = true;
+  tracked.length = 0;
+  update();
+}
+
 const finished = (job) => job.status === 'succeeded' || job.status === 'failed';
 
 async function follow(entry) {
-  while (!finished(entry.job)) {
+  while (!finished(entry.job) && entry.forgotten !== true) {
     await new Promise((resolve) => setTimeout(resolve, pollMs));
     try {
       entry.job = (await get(`/jobs/${entry.job.id}`)).job;
@@ -30,6 +37,7 @@ async function follow(entry) {
     }
     update();
   }
+  if (entry.forgotten === true) return;
   entry.onEnd(entry.job);
   update();
 }

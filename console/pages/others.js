@@ -65,7 +65,7 @@ const groupsView = () => html`<h1>Groups</h1>
     )}</tbody>
   </table></div>`;
 
-export const groupsPage = { title: () => 'Groups', load: loadGroups, view: groupsView };
+export const groupsPage = { title: () => 'Groups', load: loadGroups, view: groupsView, reset: () => Object.assign(groups, { groups: [], snapshots: [], confirm: undefined }) };
 
 const attachments = { items: [] };
 const loadAttachments = async () => {
@@ -87,7 +87,7 @@ const attachmentsView = () => html`<h1>Attachments</h1>
         )}</tbody>
   </table></div>`;
 
-export const attachmentsPage = { title: () => 'Attachments', load: loadAttachments, view: attachmentsView };
+export const attachmentsPage = { title: () => 'Attachments', load: loadAttachments, view: attachmentsView, reset: () => (attachments.items = []) };
 
 const jobs = { items: [], timer: null };
 
@@ -105,7 +105,7 @@ async function loadJobs() {
 const jobsView = () => html`<h1>Jobs</h1>
   <ul class="job-list">${jobs.items.length === 0 ? html`<li class="empty">No jobs.</li>` : jobs.items.map((j) => jobRow(j, `${j.kind} · ${when(j.created_at)}`))}</ul>`;
 
-export const jobsPage = { title: () => 'Jobs', load: loadJobs, view: jobsView };
+export const jobsPage = { title: () => 'Jobs', load: loadJobs, view: jobsView, reset: () => (jobs.items = []) };
 
 const quotas = { rows: [] };
 
@@ -129,4 +129,4 @@ const quotasView = () => html`<h1>Quotas and usage</h1>
     )}</tbody>
   </table></div>`;
 
-export const quotasPage = { title: () => 'Quotas', load: loadQuotas, view: quotasView };
+export const quotasPage = { title: () => 'Quotas', load: loadQuotas, view: quotasView, reset: () => (quotas.rows = []) };

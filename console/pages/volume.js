@@ -249,4 +249,4 @@ function view() {
     </section>`;
 }
 
-export const volumePage = { title: () => 'Volume', load, view };
+export const volumePage = { title: () => 'Volume', load, view, reset: () => Object.assign(state, { id: null, volume: null, tree: null }) };

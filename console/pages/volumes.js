@@ -5,7 +5,8 @@ import { bytes, get, parseSize, post, query } from '../api.js';
 import { attempt, fields, update } from '../ui.js';
 
 const statuses = ['creating', 'available', 'in-use', 'restoring', 'deleting', 'error'];
-const state = { filter: { name: '', status: '' }, limit: 20, tokens: [null], index: 0, volumes: [], next: null, attached: new Map(), loading: false, created: null };
+const initial = () => ({ filter: { name: '', status: '' }, limit: 20, tokens: [null], index: 0, volumes: [], next: null, attached: new Map(), loading: false, created: null });
+const state = initial();
 
 async function load() {
   state.loading = true;
@@ -118,4 +119,4 @@ function view() {
     </nav>`;
 }
 
-export const volumesPage = { title: () => 'Volumes', load: () => load(), view, reload };
+export const volumesPage = { title: () => 'Volumes', load: () => load(), view, reload, reset: () => Object.assign(state, initial()) };
