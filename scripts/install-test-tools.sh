@@ -10,6 +10,9 @@ command -v fio >/dev/null 2>&1 || needed+=(fio)
 # The platforms' own API clients, driven by the dialect interop tests.
 command -v cinder >/dev/null 2>&1 || needed+=(python3-cinderclient)
 command -v manila >/dev/null 2>&1 || needed+=(python3-manilaclient)
+# The browser the console tests drive through playwright-core (Debian's build; nothing is downloaded
+# by npm), with a font so the screenshots have legible text.
+[ -x /usr/bin/chromium ] || needed+=(chromium fonts-liberation)
 # The server itself, not just psql: scripts/start-test-postgres.sh runs a private cluster.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || needed+=(postgresql)
 if [ ${#needed[@]} -eq 0 ]; then exit 0; fi

@@ -14,6 +14,7 @@ import Fastify, { type FastifyInstance, type FastifySchema } from 'fastify';
 import type { ControlPlane } from '../core/plane.js';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
+import { consolePlugin } from './console.js';
 import { errorBody, handleError } from './errors.js';
 import { redactingLoggerOptions } from './log-redaction.js';
 import { registerDialects } from './dialects/index.js';
@@ -200,5 +201,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(nativeApi, { prefix: '/api/v1', plane });
   const publicUrl = () => options.publicUrl ?? listenUrl(app) ?? fallbackPublicUrl;
   await registerDialects(app, plane, options.dialects ?? {}, publicUrl);
+  await app.register(consolePlugin);
   return app;
 }

@@ -55,7 +55,16 @@ export interface SnapshotDetail extends Snapshot {
 
 export interface SnapshotTreeNode {
   snapshot: Snapshot;
+  /** Bytes deleting this snapshot would free (null when the engine cannot say: another instance's pool, or not available). */
+  exclusiveBytes: number | null;
   children: SnapshotTreeNode[];
+}
+
+/** A volume's snapshots as a tree, and where the live volume hangs in it. */
+export interface SnapshotTree {
+  roots: SnapshotTreeNode[];
+  /** The snapshot the live volume's content descends from: the last one taken, or the one last reverted to (null: none, or unknown to this instance). */
+  headParentId: string | null;
 }
 
 export interface Group {

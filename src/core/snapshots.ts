@@ -11,7 +11,7 @@ import { type Job, type JobContext, toJob } from './jobs.js';
 import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { gibOf } from './quotas.js';
-import { type ByteExtent, type Snapshot, type SnapshotDetail, type SnapshotTreeNode, toSnapshot, type Volume } from './records.js';
+import { type ByteExtent, type Snapshot, type SnapshotDetail, type SnapshotTree, type SnapshotTreeNode, toSnapshot, type Volume } from './records.js';
 import { type SqlBool, sql } from 'kysely';
 import { lockRow, metadataContains, modifyMetadata, newId, notFound, nowIso, resetStatus, transition, type Executor } from './store.js';
 import type { SnapshotStatus } from './transitions.js';
@@ -144,24 +144,34 @@ export class SnapshotService {
   async get(caller: Caller, id: string): Promise<SnapshotDetail> {
     const row = await this.row(caller, id);
     const children = await this.deps.db.selectFrom('snapshots').select('id').where('parent_id', '=', id).orderBy('seq').execute();
-    let exclusiveBytes: number | null = null;
-    if (row.pool_id === this.deps.poolId && row.engine_id !== null && row.status === 'available') {
-      exclusiveBytes = this.deps.engine.exclusiveBytes(Number(row.engine_id));
-    }
-    return { ...toSnapshot(row), childIds: children.map((c) => c.id), exclusiveBytes };
+    return { ...toSnapshot(row), childIds: children.map((c) => c.id), exclusiveBytes: this.exclusiveBytesOf(row) };
   }
 
-  /** Every snapshot of a volume as a tree (roots first, by creation). */
-  async tree(caller: Caller, volumeId: string): Promise<SnapshotTreeNode[]> {
-    await this.plane.volumes.row(caller, volumeId);
+  /**
+   * Every snapshot of a volume as a tree (roots first, by creation), each with its exclusive
+   * bytes, and the snapshot the live volume descends from. A revert to an older snapshot
+   * moves the head there, so the next snapshot starts a second branch beside the first.
+   */
+  async tree(caller: Caller, volumeId: string): Promise<SnapshotTree> {
+    const volume = await this.plane.volumes.row(caller, volumeId);
     const rows = await this.deps.db.selectFrom('snapshots').selectAll().where('volume_id', '=', volumeId).orderBy('seq').execute();
-    const nodes = new Map(rows.map((row) => [row.id, { snapshot: toSnapshot(row), children: [] as SnapshotTreeNode[] }]));
+    const nodes = new Map(rows.map((row) => [row.id, { snapshot: toSnapshot(row), exclusiveBytes: this.exclusiveBytesOf(row), children: [] as SnapshotTreeNode[] }]));
     const roots: SnapshotTreeNode[] = [];
     for (const node of nodes.values()) {
       const parent = node.snapshot.parentId === null ? undefined : nodes.get(node.snapshot.parentId);
       (parent?.children ?? roots).push(node);
     }
-    return roots;
+    let headParentId: string | null = null;
+    if (volume.pool_id === this.deps.poolId && volume.engine_id !== null && volume.status !== 'deleting' && volume.status !== 'creating') {
+      headParentId = await this.idOfEngineSnapshot(this.deps.engine.volume(Number(volume.engine_id)).headParentSnapshotId);
+    }
+    return { roots, headParentId };
+  }
+
+  /** What deleting the snapshot would free, when this instance's engine holds it and it is available. */
+  private exclusiveBytesOf(row: SnapshotRow): number | null {
+    if (row.pool_id !== this.deps.poolId || row.engine_id === null || row.status !== 'available') return null;
+    return this.deps.engine.exclusiveBytes(Number(row.engine_id));
   }
 
   async update(caller: Caller, id: string, input: { name?: string; description?: string; metadata?: Record<string, string> }): Promise<SnapshotDetail> {

@@ -447,6 +447,7 @@ for (const kind of databaseKinds()) {
         [s1.id],
         [[s1.id, null, [s2.id]], [s2.id, s1.id, []]],
       ], show(tree));
+      assert.equal(body.head_parent_id, s2.id, show(tree));
 
       expectError(await api('POST', `/volumes/${volume.id}/snapshots`, alice.token, {}), 400, 'MISSING_FIELD', 'name');
       expectError(await api('POST', `/volumes/${volume.id}/snapshots`, alice.token, { name: 'x', quiesce: true }), 400, 'UNKNOWN_FIELD', 'quiesce');
@@ -685,11 +686,16 @@ for (const kind of databaseKinds()) {
       const s2Data = await readSnapshot(s2.id);
       await finish(alice.token, await api('POST', `/snapshots/${s1.id}/revert`, alice.token, {}));
       assert.ok((await readVolume(volume.id)).equals(await readSnapshot(s1.id)), 'reverting to an older snapshot did not restore it');
+      const reverted = expectOk(await api('GET', `/volumes/${volume.id}/snapshot-tree`, alice.token), 200);
+      assert.equal(reverted.head_parent_id, s1.id, `after reverting to b1 the live volume hangs under b1: ${JSON.stringify(reverted)}`);
       await write(volume.id, 256 * KiB, 64 * KiB);
       const s3 = await createSnapshot(alice.token, volume.id, 'b3');
       assert.equal(s3.parent_id, s1.id, `a snapshot after reverting to b1 descends from b1: ${JSON.stringify(s3)}`);
       const tree = expectOk(await api('GET', `/volumes/${volume.id}/snapshot-tree`, alice.token), 200);
       assert.deepEqual(tree.snapshots.map((s: any) => [s.id, s.parent_id, s.children_ids]), [[s1.id, null, [s2.id, s3.id]], [s2.id, s1.id, []], [s3.id, s1.id, []]], JSON.stringify(tree));
+      // The live volume hangs under b3 now; only b2 holds its block at 128 KiB alone (b1's and b3's blocks are still seen by a later view).
+      assert.equal(tree.head_parent_id, s3.id, JSON.stringify(tree));
+      assert.deepEqual(tree.snapshots.map((s: any) => s.exclusive_bytes), [0, 64 * KiB, 0], JSON.stringify(tree));
       assert.ok((await readSnapshot(s2.id)).equals(s2Data), 'the other branch lost its data');
 
       const block = expectOk(await api('GET', `/snapshots/${s2.id}/diff`, alice.token), 200).block_size_bytes;

@@ -13,6 +13,8 @@ const publicRoutes: Array<[string, RegExp]> = [
   ['GET', /^\/healthz$/],
   ['GET', /^\/metrics$/],
   ['GET', /^\/docs/],
+  // The console's static files; the data they show comes from the API with the user's token.
+  ['GET', /^\/console(\/|$)/],
   ['GET', /^\/api\/v1\/openapi\.json$/],
   ['POST', /^\/api\/v1\/auth\/tokens$/],
   ['POST', /^\/xsky\/(api\/)?v1\/auth\/tokens\/?$/],

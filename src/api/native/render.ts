@@ -1,7 +1,7 @@
 /** Core records → the native API's snake_case wire shapes (schemas.ts). */
 import type { IssuedToken } from '../../core/identity.js';
 import type { Job } from '../../core/jobs.js';
-import type { Attachment, Group, GroupSnapshot, Policy, PolicyRun, PolicyRunEntry, Snapshot, SnapshotDetail, SnapshotTreeNode, Volume, VolumeDetail } from '../../core/records.js';
+import type { Attachment, Group, GroupSnapshot, Policy, PolicyRun, PolicyRunEntry, Snapshot, SnapshotDetail, SnapshotTree, SnapshotTreeNode, Volume, VolumeDetail } from '../../core/records.js';
 import type { Caller } from '../../core/context.js';
 import type { Project, User } from '../../core/identity.js';
 import type { QuotaSet } from '../../core/quotas.js';
@@ -58,14 +58,14 @@ export function snapshotWire(s: Snapshot | SnapshotDetail) {
   return { ...base, children_ids: s.childIds, exclusive_bytes: s.exclusiveBytes };
 }
 
-export function treeWire(volumeId: string, roots: SnapshotTreeNode[]) {
+export function treeWire(volumeId: string, tree: SnapshotTree) {
   const snapshots: ReturnType<typeof snapshotWire>[] = [];
   const walk = (node: SnapshotTreeNode) => {
-    snapshots.push({ ...snapshotWire(node.snapshot), children_ids: node.children.map((child) => child.snapshot.id) });
+    snapshots.push({ ...snapshotWire(node.snapshot), children_ids: node.children.map((child) => child.snapshot.id), exclusive_bytes: node.exclusiveBytes });
     node.children.forEach(walk);
   };
-  roots.forEach(walk);
-  return { volume_id: volumeId, root_ids: roots.map((r) => r.snapshot.id), snapshots };
+  tree.roots.forEach(walk);
+  return { volume_id: volumeId, root_ids: tree.roots.map((r) => r.snapshot.id), head_parent_id: tree.headParentId, snapshots };
 }
 
 export function jobWire(j: Job) {

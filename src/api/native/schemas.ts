@@ -200,7 +200,13 @@ export const DiffResponse = T.Object({
 export const SnapshotTree = T.Object({
   volume_id: Id,
   root_ids: T.Array(Id, { description: 'snapshots without a parent' }),
-  snapshots: T.Array(Snapshot, { description: 'every snapshot of the volume, each with parent_id and children_ids' }),
+  head_parent_id: Nullable(
+    T.String({
+      format: 'uuid',
+      description: 'the snapshot the live volume descends from: the last one taken, or the one last reverted to (null: none yet, or the volume lives in another instance)',
+    }),
+  ),
+  snapshots: T.Array(Snapshot, { description: 'every snapshot of the volume, each with parent_id, children_ids and exclusive_bytes' }),
 });
 
 // Jobs.
