@@ -3,7 +3,7 @@
  * - `sqlite:PATH` (or a bare path): an SQLite file, opened with WAL and a busy timeout.
  * - `postgres://…` / `postgresql://…`: a PostgreSQL pool; several Strata instances may share it.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
@@ -55,7 +55,8 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   let db: Db;
   if (kind === 'sqlite') {
     const path = resolve(target);
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    makeSqliteFilesPrivate(path);
     const sqlite = new SqliteDatabase(path);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
@@ -81,6 +82,20 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     throw error;
   }
   return { kind, db, displayUrl: kind === 'sqlite' ? `sqlite:${resolve(target)}` : redact(target), close: () => db.destroy() };
+}
+
+/**
+ * The database holds password hashes and tokens: it is created 0600 before SQLite opens it
+ * (SQLite gives its -wal and -shm files the database file's mode), and an existing one with
+ * looser modes is tightened, whatever the umask.
+ */
+function makeSqliteFilesPrivate(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (!existsSync(file)) continue;
+    const stats = lstatSync(file);
+    if (stats.isFile() && (stats.mode & 0o7777) !== 0o600) chmodSync(file, 0o600);
+  }
 }
 
 async function migrate(db: Db, kind: DatabaseKind): Promise<void> {

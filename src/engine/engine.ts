@@ -10,7 +10,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { assert } from '../lib/assert.js';
-import { StrataError } from '../lib/errors.js';
+import { isStrataError, StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import type { Storage, StorageFile } from '../storage/types.js';
 import { SlotAllocator } from './allocator.js';
@@ -109,6 +109,8 @@ export class Engine implements EngineApi {
   private commitQueued: Promise<void> | null = null;
   private checkpointWanted = false;
   private failure: StrataError | null = null;
+  // Disk full (1/5): a commit whose journal write failed with NO_SPACE is held, not fatal.
+  private noSpace: NoSpaceState = { held: null, sinceMs: null };
   private closed = false;
   private stopping = false;
   private readonly running = new Set<Job>();
@@ -169,7 +171,10 @@ export class Engine implements EngineApi {
     await Promise.allSettled([...this.running].map((job) => job.done));
     if (!this.readOnly && this.failure === null) {
       this.checkpointWanted = true;
-      await this.flush();
+      // Disk full (2/5): closing on a full disk loses only what no flush acknowledged.
+      await this.flush().catch((error: unknown) => {
+        if (!isStrataError(error, 'NO_SPACE')) throw error;
+      });
     }
     this.closed = true;
     await this.data.close();
@@ -184,6 +189,17 @@ export class Engine implements EngineApi {
       chunksAllocated: this.allocator.slotCount - this.allocator.freeCount - this.allocator.parkedCount,
       chunksFree: this.allocator.freeCount,
     };
+  }
+
+  /**
+   * Disk full (3/5): why the pool cannot take writes now, if it cannot: a failure that needs a
+   * restart, or commits held back for want of space (they resume when space is freed).
+   */
+  health(): { writable: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.failure !== null) reasons.push(`the pool stopped after a storage failure (${this.failure.code}); restart it once the storage is fixed`);
+    if (this.noSpace.sinceMs !== null) reasons.push('no space for the pool metadata: flushes fail until space is freed');
+    return { writable: reasons.length === 0, reasons };
   }
 
   // ---- volumes ----------------------------------------------------------------------------
@@ -833,14 +849,18 @@ export class Engine implements EngineApi {
     let image: { parts: Buffer[]; bytes: number } | null = null;
     try {
       await this.drainPool();
-      batch = this.capture();
+      batch = mergeBatches(this.noSpace.held, this.capture()); // Disk full (4/5)
+      this.noSpace.held = null;
       if (this.checkpointWanted || this.log.wantsCheckpoint(limits.journalBytesCheckpointAbove)) image = this.checkpointImage();
       this.epoch++;
     } finally {
       this.poolGate = null;
       gate.open();
     }
-    if (batch === null && image === null) return;
+    if (batch === null && image === null) {
+      this.noSpace.sinceMs = null; // Disk full (4/5): nothing is waiting to be written
+      return;
+    }
     try {
       await this.data.sync();
       if (image !== null) {
@@ -850,9 +870,17 @@ export class Engine implements EngineApi {
         await this.log.append(batch!.parts, batch!.bytes);
       }
     } catch (error) {
+      // Disk full (4/5): the journal append and the checkpoint leave nothing half-done that the
+      // next attempt does not overwrite (MetadataLog advances only after a durable write), so the
+      // batch is kept and written first by the next commit; its freed slots stay parked (D5).
+      if (isStrataError(error, 'NO_SPACE')) {
+        this.noSpace = { held: batch, sinceMs: this.noSpace.sinceMs ?? Date.now() };
+        throw error;
+      }
       this.failure = ioError(error);
       throw this.failure;
     }
+    this.noSpace.sinceMs = null;
     if (batch !== null) this.allocator.release(batch.parked);
   }
 
@@ -1082,6 +1110,19 @@ export class Engine implements EngineApi {
 }
 
 // ---- helpers ------------------------------------------------------------------------------
+
+/** Disk full (5/5): a commit held back by NO_SPACE, and since when commits have failed so. */
+interface NoSpaceState {
+  held: Batch | null;
+  sinceMs: number | null;
+}
+
+/** One frame holding `first` then `second`: replayed, it is exactly the two frames in order (D7). */
+function mergeBatches(first: Batch | null, second: Batch | null): Batch | null {
+  if (first === null) return second;
+  if (second === null) return first;
+  return { parts: [...first.parts, ...second.parts], bytes: first.bytes + second.bytes, parked: [...first.parked, ...second.parked] };
+}
 
 function replayRecords(state: PoolState, payload: Buffer, sectorsPerChunk: number): void {
   for (const record of decodeRecords(payload, sectorsPerChunk)) {

@@ -25,6 +25,7 @@ const generic: Partial<Record<ErrorCode, EvsCode>> = {
   LIMIT_EXCEEDED: { status: 413, code: 'EVS.5413' },
   WRONG_INSTANCE: { status: 503, code: 'EVS.5503' },
   CLOSED: { status: 503, code: 'EVS.5503', message: 'Service unavailable.' },
+  NO_SPACE: { status: 503, code: 'EVS.5503', message: 'No space left on the storage; writes resume once space is freed.' },
 };
 
 const badRequest: EvsCode = { status: 400, code: 'EVS.5400' };
