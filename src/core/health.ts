@@ -27,7 +27,8 @@ export async function checkHealth(sources: HealthSources): Promise<HealthReport>
   if (sources.poolDir !== undefined) {
     const free = await freeBytesOf(sources.poolDir).catch(() => null);
     if (free === null) reasons.push('disk: the free space of the pool cannot be read');
-    else if (free < limits.dataWriteFreeBytesMin) reasons.push('disk full: writes that need new space fail with NO_SPACE until space is freed');
+    // Data writes are refused once growing the pool by a chunk would cut into the reserve.
+    else if (free < limits.dataWriteFreeBytesMin + limits.chunkSizeBytesMax) reasons.push('disk full: writes that need new space fail with NO_SPACE until space is freed');
   }
   if (sources.engine !== undefined) reasons.push(...sources.engine.health().reasons);
   if (!(await databaseAnswers(sources.db))) reasons.push('metadata database unreachable');

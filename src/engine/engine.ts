@@ -110,7 +110,7 @@ export class Engine implements EngineApi {
   private checkpointWanted = false;
   private failure: StrataError | null = null;
   // Disk full (1/5): a commit whose journal write failed with NO_SPACE is held, not fatal.
-  private noSpace: NoSpaceState = { held: null, sinceMs: null };
+  private noSpace: NoSpaceState = { held: null, heldParked: [], sinceMs: null };
   private closed = false;
   private stopping = false;
   private readonly running = new Set<Job>();
@@ -849,7 +849,7 @@ export class Engine implements EngineApi {
     let image: { parts: Buffer[]; bytes: number } | null = null;
     try {
       await this.drainPool();
-      batch = mergeBatches(this.noSpace.held, this.capture()); // Disk full (4/5)
+      batch = mergeBatches(this.noSpace.held, this.capture(), this.noSpace.heldParked); // Disk full (4/5)
       this.noSpace.held = null;
       if (this.checkpointWanted || this.log.wantsCheckpoint(limits.journalBytesCheckpointAbove)) image = this.checkpointImage();
       this.epoch++;
@@ -874,13 +874,15 @@ export class Engine implements EngineApi {
       // next attempt does not overwrite (MetadataLog advances only after a durable write), so the
       // batch is kept and written first by the next commit; its freed slots stay parked (D5).
       if (isStrataError(error, 'NO_SPACE')) {
-        this.noSpace = { held: batch, sinceMs: this.noSpace.sinceMs ?? Date.now() };
+        this.noSpace.held = batch;
+        this.noSpace.sinceMs ??= Date.now();
         throw error;
       }
       this.failure = ioError(error);
       throw this.failure;
     }
     this.noSpace.sinceMs = null;
+    for (const parked of this.noSpace.heldParked.splice(0)) this.allocator.release(parked); // Disk full (4/5)
     if (batch !== null) this.allocator.release(batch.parked);
   }
 
@@ -1114,14 +1116,21 @@ export class Engine implements EngineApi {
 /** Disk full (5/5): a commit held back by NO_SPACE, and since when commits have failed so. */
 interface NoSpaceState {
   held: Batch | null;
+  /** Parked slots of held batches merged into later ones: released with the commit that writes them (D5). */
+  heldParked: number[][];
   sinceMs: number | null;
 }
 
-/** One frame holding `first` then `second`: replayed, it is exactly the two frames in order (D7). */
-function mergeBatches(first: Batch | null, second: Batch | null): Batch | null {
+/**
+ * One frame holding `first` then `second`: replayed, it is exactly the two frames in order (D7).
+ * The allocator knows each batch's parked slots by the array it handed out, so `first`'s go to
+ * `heldParked` instead of being copied.
+ */
+function mergeBatches(first: Batch | null, second: Batch | null, heldParked: number[][]): Batch | null {
   if (first === null) return second;
   if (second === null) return first;
-  return { parts: [...first.parts, ...second.parts], bytes: first.bytes + second.bytes, parked: [...first.parked, ...second.parked] };
+  heldParked.push(first.parked);
+  return { parts: [...first.parts, ...second.parts], bytes: first.bytes + second.bytes, parked: second.parked };
 }
 
 function replayRecords(state: PoolState, payload: Buffer, sectorsPerChunk: number): void {

@@ -35,8 +35,9 @@ const dirMode = 0o700;
 
 export interface FileStorageOptions {
   /**
-   * Writes that extend one of `files` are refused with NO_SPACE when they would leave less than
-   * `freeBytesMin` free on the file system. What is left is kept for metadata (the engine's
+   * Writes to one of `files` are refused with NO_SPACE when they could leave less than
+   * `freeBytesMin` free on the file system (every write counts: a write into a hole of a
+   * sparse file allocates as much as one past its end). What is left is kept for metadata (the engine's
    * journal and checkpoints, the metadata database beside the pool), so commits stay possible
    * when data writes are not, and the pool never has to fail for want of a journal frame.
    */
@@ -69,15 +70,7 @@ export class FileStorage implements Storage {
     } catch (error) {
       throw ioError(`cannot open ${path}`, error);
     }
-    if (!this.guardedFiles.has(name) || this.guard === null) return new FileStorageFile(name, path, handle, null, 0);
-    let endBytes: number;
-    try {
-      endBytes = (await handle.stat()).size;
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      throw ioError(`cannot stat ${path}`, error);
-    }
-    return new FileStorageFile(name, path, handle, this.guard, endBytes);
+    return new FileStorageFile(name, path, handle, this.guardedFiles.has(name) ? this.guard : null);
   }
 
   async exists(name: string): Promise<boolean> {
@@ -131,10 +124,12 @@ export class FileStorage implements Storage {
 }
 
 /**
- * Keeps `freeBytesMin` free on a file system against extending writes. statfs is asked again
- * when a claim exceeds what the last answer left, or when that answer is older than
- * `checkIntervalMs` (others use the file system too); in between, claims are counted off it.
- * Once space is freed, the next claim sees it: nothing stays refused.
+ * Keeps `freeBytesMin` free on a file system against the writes of guarded files. statfs is
+ * asked again when a claim exceeds what the last answer left, or when that answer is older
+ * than `checkIntervalMs` (others use the file system too); in between, claims are counted off
+ * it without a system call. Overwrites are counted too, which only makes statfs come sooner;
+ * near the reserve they are refused with the rest, reads go on. Once space is freed, the next
+ * claim sees it: nothing stays refused.
  */
 class SpaceGuard {
   private budgetBytes = 0;
@@ -146,17 +141,24 @@ class SpaceGuard {
     private readonly checkIntervalMs: number,
   ) {}
 
-  async claim(bytes: number): Promise<void> {
-    if (bytes > this.budgetBytes || Date.now() - this.checkedAtMs > this.checkIntervalMs) {
-      let free: number;
-      try {
-        free = await freeBytesOf(this.dirPath);
-      } catch (error) {
-        throw ioError(`cannot statfs ${this.dirPath}`, error);
-      }
-      this.budgetBytes = free - this.freeBytesMin;
-      this.checkedAtMs = Date.now();
+  /** Null when the claim is granted without asking the file system (the common case). */
+  claim(bytes: number): Promise<void> | null {
+    if (bytes <= this.budgetBytes && Date.now() - this.checkedAtMs <= this.checkIntervalMs) {
+      this.budgetBytes -= bytes;
+      return null;
     }
+    return this.claimAfterStatfs(bytes);
+  }
+
+  private async claimAfterStatfs(bytes: number): Promise<void> {
+    let free: number;
+    try {
+      free = await freeBytesOf(this.dirPath);
+    } catch (error) {
+      throw ioError(`cannot statfs ${this.dirPath}`, error);
+    }
+    this.budgetBytes = free - this.freeBytesMin;
+    this.checkedAtMs = Date.now();
     if (bytes > this.budgetBytes) {
       throw new StrataError('NO_SPACE', noSpaceMessage, { reserveBytes: this.freeBytesMin });
     }
@@ -169,15 +171,12 @@ class FileStorageFile implements StorageFile {
   private readonly path: string;
   private readonly handle: FileHandle;
   private readonly guard: SpaceGuard | null;
-  /** The file's size as this handle last made or saw it (guarded files only). */
-  private endBytes: number;
 
-  constructor(name: string, path: string, handle: FileHandle, guard: SpaceGuard | null, endBytes: number) {
+  constructor(name: string, path: string, handle: FileHandle, guard: SpaceGuard | null) {
     this.name = name;
     this.path = path;
     this.handle = handle;
     this.guard = guard;
-    this.endBytes = endBytes;
   }
 
   async read(buffer: Uint8Array, bufferOffset: number, length: number, offset: number): Promise<number> {
@@ -207,8 +206,8 @@ class FileStorageFile implements StorageFile {
   async write(data: Uint8Array, offset: number): Promise<void> {
     assert(Number.isSafeInteger(offset) && offset >= 0, 'write: offset');
     const length = data.byteLength;
-    const extending = this.guard !== null && offset + length > this.endBytes;
-    if (extending) await this.guard!.claim(offset + length - this.endBytes);
+    const claim = this.guard?.claim(length);
+    if (claim != null) await claim;
     let done = 0;
     try {
       if (length <= inlineIoBytesMax) {
@@ -222,7 +221,6 @@ class FileStorageFile implements StorageFile {
     } catch (error) {
       throw ioError(`cannot write ${this.path} at ${offset + done}`, error);
     }
-    if (extending) this.endBytes = Math.max(this.endBytes, offset + length);
   }
 
   async sync(): Promise<void> {
@@ -245,7 +243,6 @@ class FileStorageFile implements StorageFile {
     assert(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0, 'truncate: size');
     try {
       await this.handle.truncate(sizeBytes);
-      this.endBytes = sizeBytes;
     } catch (error) {
       throw ioError(`cannot truncate ${this.path} to ${sizeBytes}`, error);
     }
