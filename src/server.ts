@@ -87,15 +87,19 @@ function poolIdOf(dataDir: string): string {
   }
 }
 
+/** Strata's files in the data directory and in `pool/`, kept 0600 (docs/security.md). */
+const dataDirFiles = ['lock', 'pool-id', 'metadata.db', 'metadata.db-wal', 'metadata.db-shm'];
+const poolFiles = [fileNames.superblock, fileNames.data, fileNames.journal(0), fileNames.journal(1), fileNames.checkpoint(0), fileNames.checkpoint(1)];
+
 /**
  * Takes the data directory for this process (BUSY naming the holder's pid if another has it),
  * makes it private, then starts; the lock is released when the server stops or fails to start.
  */
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
-  makePrivate(config.dataDir);
+  makePrivate(config.dataDir, dataDirFiles);
   const lock = lockDataDir(config.dataDir, 'one process serves a pool: stop that one first');
   try {
-    makePrivate(join(config.dataDir, 'pool'));
+    makePrivate(join(config.dataDir, 'pool'), poolFiles);
     const server = await startLocked(config);
     return { ...server, stop: () => server.stop().finally(() => lock.release()) };
   } catch (error) {

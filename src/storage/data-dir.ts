@@ -36,14 +36,22 @@ function flock(fd: number, operation: number): { result: number; errno: number }
   return { result, errno: result === 0 ? 0 : koffi.errno() };
 }
 
-/** Creates `dir` private (0700) or tightens an existing one; files directly in it become 0600. */
-export function makePrivate(dir: string): void {
+/**
+ * Creates `dir` private (0700) or tightens an existing one, and makes Strata's own files in it
+ * (`names`) 0600; other files are not Strata's to change. A shared directory (sticky and
+ * writable by all, such as /tmp) is refused rather than closed to everyone else.
+ */
+export function makePrivate(dir: string, names: readonly string[]): void {
   try {
     mkdirSync(dir, { recursive: true, mode: privateDirMode });
+    const mode = lstatSync(dir).mode;
+    if ((mode & 0o1000) !== 0 && (mode & 0o002) !== 0) {
+      throw new StrataError('INVALID_ARGUMENT', `${dir} is a shared directory (sticky, writable by all): give Strata a directory of its own`);
+    }
     tighten(dir, privateDirMode);
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       // Symbolic links are left alone: chmod would follow them out of the directory.
-      if (entry.isFile()) tighten(join(dir, entry.name), privateFileMode);
+      if (entry.isFile() && names.includes(entry.name)) tighten(join(dir, entry.name), privateFileMode);
     }
   } catch (error) {
     if (error instanceof StrataError) throw error;

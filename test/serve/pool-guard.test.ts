@@ -46,7 +46,7 @@ async function attachNewVolume(server: Server, sizeBytes: number): Promise<strin
   return attached.body.attachment.uri;
 }
 
-const modeOf = (path: string) => (lstatSync(path).mode & 0o777).toString(8);
+const modeOf = (path: string) => (lstatSync(path).mode & 0o7777).toString(8);
 
 describe('one process per pool, private files', () => {
   const root = mkdtempSync(join(tmpdir(), 'strata-guard-'));
@@ -114,6 +114,19 @@ describe('one process per pool, private files', () => {
     } finally {
       assert.equal(await stopServe(restarted), 0);
     }
+  });
+
+  test('a shared directory (sticky, writable by all) is refused as a data directory and left as it was', async () => {
+    const shared = join(root, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    writeFileSync(join(shared, 'someone-else'), 'x');
+    chmodSync(join(shared, 'someone-else'), 0o644);
+    const refused = await strata(['serve', '--data-dir', shared, '--listen', '127.0.0.1:0', '--nbd-listen', '127.0.0.1:0']);
+    assert.notEqual(refused.code, 0, refused.stdout);
+    assert.match(refused.stderr, /shared directory/, refused.stderr);
+    assert.equal(modeOf(shared), '1777');
+    assert.equal(modeOf(join(shared, 'someone-else')), '644');
   });
 });
 
