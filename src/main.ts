@@ -11,6 +11,10 @@ import { isStrataError } from './lib/errors.js';
 // so the client commands start quickly.
 const service = () => import('./server.js');
 
+// Everything Strata creates (pool files, metadata database, lock, pool-id) is private to its
+// user; the code also gives explicit modes, this covers files others' code creates (SQLite's).
+process.umask(0o077);
+
 const program = new Command();
 program.name('strata').description('Block storage with instant, crash-consistent snapshots, served over NBD');
 
@@ -81,7 +85,7 @@ program
 
 program
   .command('fsck')
-  .description('check every invariant of a stopped pool and exit non-zero on any violation')
+  .description('check every invariant of a stopped pool and exit non-zero on any violation (refused while a server holds the pool)')
   .addOption(new Option('--data-dir <dir>', 'data directory').env('STRATA_DATA_DIR').default('./data'))
   .action(async (options: { dataDir: string }) => {
     const { runFsck } = await import('./cli/fsck.js');

@@ -3,17 +3,21 @@
  * and on `stop()` drains: stop accepting, finish in-flight NBD requests, flush, close the store.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { buildApp } from './api/app.js';
+import { checkHealth } from './core/health.js';
 import { CoreMetrics } from './core/metrics.js';
 import { ControlPlane } from './core/plane.js';
 import { openDatabase } from './db/index.js';
 import { createPool, type Engine, openPool } from './engine/index.js';
+import { fileNames } from './engine/layout.js';
 import { isStrataError } from './lib/errors.js';
+import { limits } from './lib/limits.js';
 import { ExportTable, NbdServer, readTlsDirectory } from './nbd/index.js';
+import { lockDataDir, makePrivate, privateFileMode } from './storage/data-dir.js';
 import { FileStorage } from './storage/index.js';
 
 export interface HostPort {
@@ -79,7 +83,10 @@ function urlHost(host: string): string {
 }
 
 async function openOrCreatePool(dataDir: string, chunkSizeBytes: number | undefined): Promise<Engine> {
-  const storage = new FileStorage(join(dataDir, 'pool'));
+  // Growing the data file stops short of filling the disk: the rest keeps commits possible.
+  const storage = new FileStorage(join(dataDir, 'pool'), {
+    reserve: { files: [fileNames.data], freeBytesMin: limits.dataWriteFreeBytesMin, checkIntervalMs: limits.freeSpaceCheckIntervalMs },
+  });
   try {
     return await openPool(storage);
   } catch (error) {
@@ -96,13 +103,33 @@ function poolIdOf(dataDir: string): string {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     const id = randomUUID();
-    mkdirSync(dataDir, { recursive: true });
-    writeFileSync(path, `${id}\n`, { flag: 'wx' });
+    writeFileSync(path, `${id}\n`, { flag: 'wx', mode: privateFileMode });
     return id;
   }
 }
 
+/** Strata's files in the data directory and in `pool/`, kept 0600 (docs/security.md). */
+const dataDirFiles = ['lock', 'pool-id', 'metadata.db', 'metadata.db-wal', 'metadata.db-shm'];
+const poolFiles = [fileNames.superblock, fileNames.data, fileNames.journal(0), fileNames.journal(1), fileNames.checkpoint(0), fileNames.checkpoint(1)];
+
+/**
+ * Takes the data directory for this process (BUSY naming the holder's pid if another has it),
+ * makes it private, then starts; the lock is released when the server stops or fails to start.
+ */
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
+  makePrivate(config.dataDir, dataDirFiles);
+  const lock = lockDataDir(config.dataDir, 'one process serves a pool: stop that one first');
+  try {
+    makePrivate(join(config.dataDir, 'pool'), poolFiles);
+    const server = await startLocked(config);
+    return { ...server, stop: () => server.stop().finally(() => lock.release()) };
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function startLocked(config: ServeConfig): Promise<RunningServer> {
   const logger = pino({ level: config.logLevel ?? 'info' }, pino.destination(2));
   // Read first: bad credentials stop the start before the pool is opened.
   const nbdTls = config.nbdTlsDir === undefined ? undefined : readTlsDirectory(config.nbdTlsDir);
@@ -141,7 +168,14 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const { generatedPassword } = await plane.identity.bootstrap(config.adminPassword);
   const report = await plane.start();
   logger.info({ database: database.displayUrl, ...report }, 'control plane started');
-  const app = await buildApp({ plane, dialects: { manilaPolicyFile: config.manilaPolicyFile }, publicUrl: config.publicUrl, logger: { level: config.logLevel ?? 'info', stream: pino.destination(2) } });
+  const poolDir = join(config.dataDir, 'pool');
+  const app = await buildApp({
+    plane,
+    dialects: { manilaPolicyFile: config.manilaPolicyFile },
+    publicUrl: config.publicUrl,
+    logger: { level: config.logLevel ?? 'info', stream: pino.destination(2) },
+    health: () => checkHealth({ db: database.db, engine, poolDir }),
+  });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
   const apiPort = typeof address === 'object' && address !== null ? address.port : config.listen.port;

@@ -11,6 +11,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyInstance, type FastifySchema } from 'fastify';
+import { checkHealth, type HealthReport } from '../core/health.js';
 import type { ControlPlane } from '../core/plane.js';
 import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
@@ -48,6 +49,8 @@ export interface AppOptions {
    * Never the request's Host header, which any client may set.
    */
   publicUrl?: string;
+  /** What /healthz reports; by default only whether the metadata database answers. */
+  health?: () => Promise<HealthReport>;
 }
 
 export interface HttpBounds {
@@ -192,7 +195,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/api/v1/openapi.json' } as never, staticCSP: false });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  const health = options.health ?? (() => checkHealth({ db: plane.deps.db }));
+  // 200 {"status":"ok"}, or 503 {"status":"degraded","reasons":[...]} while writes cannot be taken.
+  app.get('/healthz', async (_request, reply) => {
+    const report = await health();
+    if (report.status === 'ok') return { status: 'ok' };
+    return reply.status(503).send(report);
+  });
   app.get('/metrics', async (_request, reply) => {
     void reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();

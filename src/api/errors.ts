@@ -6,7 +6,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AssertionError } from '../lib/assert.js';
-import { type ErrorCode, errorCodes, isStrataError, retryAfterSecondsOf } from '../lib/errors.js';
+import { clientMessage, type ErrorCode, errorCodes, isStrataError, noSpaceError, retryAfterSecondsOf } from '../lib/errors.js';
 
 export const httpStatusOf: Record<ErrorCode, number> = {
   INVALID_ARGUMENT: 400,
@@ -91,8 +91,10 @@ export function toErrorReply(error: unknown, requestId: string): { status: numbe
   if (error instanceof AssertionError) return { status: 500, body: errorBody('INTERNAL', 'internal error', requestId), log: true };
   if (isStrataError(error)) {
     const status = httpStatusOf[error.code];
-    return { status, body: errorBody(error.code, error.message, requestId, error.field), log: status >= 500 };
+    return { status, body: errorBody(error.code, clientMessage(error), requestId, error.field), log: status >= 500 };
   }
+  const noSpace = noSpaceError(error);
+  if (noSpace !== null) return { status: httpStatusOf.NO_SPACE, body: errorBody('NO_SPACE', clientMessage(noSpace), requestId), log: true };
   const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (Array.isArray(fastifyError.validation) && fastifyError.validation.length > 0) {
     const first = fastifyError.validation[0];

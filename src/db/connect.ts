@@ -4,7 +4,7 @@
  * - `postgres://…` / `postgresql://…`: a PostgreSQL pool; several Strata instances may share it.
  *   Connect, statement and idle-in-transaction timeouts come from limits.ts (postgresPool).
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
@@ -57,7 +57,8 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   let db: Db;
   if (kind === 'sqlite') {
     const path = resolve(target);
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    makeSqliteFilesPrivate(path);
     const sqlite = new SqliteDatabase(path);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
@@ -105,6 +106,20 @@ function postgresMigrationDb(target: string): Db {
   const pool = postgresPool(target, 0);
   pool.on('error', () => {});
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * The database holds password hashes and tokens: it is created 0600 before SQLite opens it
+ * (SQLite gives its -wal and -shm files the database file's mode), and an existing one with
+ * looser modes is tightened, whatever the umask.
+ */
+function makeSqliteFilesPrivate(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (!existsSync(file)) continue;
+    const stats = lstatSync(file);
+    if (stats.isFile() && (stats.mode & 0o7777) !== 0o600) chmodSync(file, 0o600);
+  }
 }
 
 /** `ownDb`: the migration's own database handle, destroyed when it is done. */

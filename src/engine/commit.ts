@@ -4,7 +4,7 @@
  * Replay (`replayUnit`) applies a loaded checkpoint or frame with the same `PoolState.apply`.
  */
 import { assert } from '../lib/assert.js';
-import { StrataError } from '../lib/errors.js';
+import { isStrataError, StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import type { StorageFile } from '../storage/types.js';
 import type { Admission } from './admission.js';
@@ -50,6 +50,8 @@ export class CommitPipeline {
   private commitQueued: Promise<void> | null = null;
   private checkpointWanted = false;
   private failed: StrataError | null = null;
+  /** A commit whose write failed with NO_SPACE is held, not fatal: the next commit writes it first. */
+  private readonly noSpace: NoSpaceState = { held: null, heldParked: [], sinceMs: null };
 
   constructor(
     private readonly state: PoolState,
@@ -74,6 +76,11 @@ export class CommitPipeline {
   fail(error: unknown): StrataError {
     this.failed ??= ioError(error);
     return this.failed;
+  }
+
+  /** Since when commits have been held back for want of space (null: they are not). */
+  get noSpaceSinceMs(): number | null {
+    return this.noSpace.sinceMs;
   }
 
   wantCheckpoint(): void {
@@ -143,35 +150,51 @@ export class CommitPipeline {
   private async commit(): Promise<void> {
     if (this.failed !== null) throw this.failed;
     const { batch, image } = await this.admission.holdPool(() => {
-      const captured = this.capture();
+      const captured = mergeBatches(this.noSpace.held, this.capture(), this.noSpace.heldParked);
+      this.noSpace.held = null;
       const wanted = this.checkpointWanted || this.log.wantsCheckpoint(limits.journalBytesCheckpointAbove);
       this.currentEpoch++;
       return { batch: captured, image: wanted ? this.checkpointImage() : null };
     });
     const unit: Image | null = image ?? batch;
-    if (unit === null) return;
+    if (unit === null) {
+      this.noSpace.sinceMs = null; // nothing is waiting to be written
+      return;
+    }
     let overwrites: OverwriteBatch | null = null;
     try {
+      let { parts, bytes } = unit;
       if (batch !== null && batch.overwrites.length > 0) {
         overwrites = await this.overwrites.write(batch.overwrites);
         const records = encodeOverwrites(overwrites.frameRecords);
-        unit.parts.push(records);
-        unit.bytes += records.length;
+        // A copy: a batch held back by NO_SPACE is retried with fresh log slots.
+        parts = [...parts, records];
+        bytes += records.length;
       }
       await this.data.sync();
       if (image !== null) {
-        await this.log.checkpoint(unit.parts, unit.bytes);
+        await this.log.checkpoint(parts, bytes);
         this.checkpointWanted = false;
       } else {
-        await this.log.append(unit.parts, unit.bytes);
+        await this.log.append(parts, bytes);
       }
       // D8: in place before this commit resolves, so the next commit's data sync covers them;
       // and before the parked slots are released, so no apply lands in a reused slot.
       if (overwrites !== null) await this.overwrites.apply(overwrites);
     } catch (error) {
       if (overwrites !== null) this.overwrites.abandon(overwrites);
+      // Disk full: the journal append and the checkpoint leave nothing half-done that the next
+      // attempt does not overwrite (MetadataLog advances only after a durable write), so the
+      // batch is kept and written first by the next commit; its freed slots stay parked (D5).
+      if (isStrataError(error, 'NO_SPACE')) {
+        this.noSpace.held = batch;
+        this.noSpace.sinceMs ??= Date.now();
+        throw error;
+      }
       throw this.fail(error);
     }
+    this.noSpace.sinceMs = null;
+    for (const parked of this.noSpace.heldParked.splice(0)) this.allocator.release(parked);
     if (batch !== null) this.allocator.release(batch.parked);
   }
 
@@ -218,6 +241,31 @@ export class CommitPipeline {
     }
     return { parts: [head, json, records.subarray(0, offset)], bytes: 4 + json.length + offset };
   }
+}
+
+/** A commit held back by NO_SPACE, and since when commits have failed so. */
+interface NoSpaceState {
+  held: Batch | null;
+  /** Parked slots of held batches merged into later ones: released with the commit that writes them (D5). */
+  heldParked: number[][];
+  sinceMs: number | null;
+}
+
+/**
+ * One frame holding `first` then `second`: replayed, it is exactly the two frames in order (D7);
+ * overwrites keep their order, so a sector written in both ends with `second`'s. The allocator
+ * knows each batch's parked slots by the array it handed out, so `first`'s go to `heldParked`.
+ */
+function mergeBatches(first: Batch | null, second: Batch | null, heldParked: number[][]): Batch | null {
+  if (first === null) return second;
+  if (second === null) return first;
+  heldParked.push(first.parked);
+  return {
+    parts: [...first.parts, ...second.parts],
+    bytes: first.bytes + second.bytes,
+    parked: second.parked,
+    overwrites: [...first.overwrites, ...second.overwrites],
+  };
 }
 
 function encodeOverwrites(frameRecords: OverwriteRecord[]): Buffer {

@@ -9,7 +9,7 @@
  *   jobs.ts          delete and flatten in slices, resumed on open
  * This file checks arguments and states, and orders the parts for each operation.
  */
-import { StrataError } from '../lib/errors.js';
+import { isStrataError, StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import type { Storage, StorageFile } from '../storage/types.js';
 import { Admission } from './admission.js';
@@ -128,7 +128,10 @@ export class Engine implements EngineApi {
     await this.jobRunner.stop();
     if (!this.readOnly && this.pipeline.failure === null) {
       this.pipeline.wantCheckpoint();
-      await this.flush();
+      // Closing on a full disk loses only what no flush acknowledged.
+      await this.flush().catch((error: unknown) => {
+        if (!isStrataError(error, 'NO_SPACE')) throw error;
+      });
     }
     this.closed = true;
     await this.data.close();
@@ -144,6 +147,14 @@ export class Engine implements EngineApi {
       chunksFree: this.allocator.freeCount,
       chunksPending: this.allocator.parkedCount,
     };
+  }
+
+  health(): { writable: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    const failure = this.pipeline.failure;
+    if (failure !== null) reasons.push(`the pool stopped after a storage failure (${failure.code}); restart it once the storage is fixed`);
+    if (this.pipeline.noSpaceSinceMs !== null) reasons.push('no space for the pool metadata: flushes fail until space is freed');
+    return { writable: reasons.length === 0, reasons };
   }
 
   // ---- volumes ----------------------------------------------------------------------------

@@ -141,8 +141,14 @@ export class OverwriteLog {
       });
       writes.push(this.data.write(image, logSlot * this.chunkSizeBytes));
     }
-    await Promise.all(writes);
-    return { records, logSlots, frameRecords };
+    const batch = { records, logSlots, frameRecords };
+    try {
+      await Promise.all(writes);
+    } catch (error) {
+      this.abandon(batch);
+      throw error;
+    }
+    return batch;
   }
 
   /** After the batch's frame is durable: copies each sector into place, then lets go of it. */
@@ -156,9 +162,16 @@ export class OverwriteLog {
     }
   }
 
-  /** A batch whose commit failed: its records stay pending (the engine is failed anyway). */
+  /**
+   * A batch whose commit failed before its frame was durable: its records stay pending (a
+   * commit held back by NO_SPACE logs them again), its log slots are dropped like any slot.
+   */
   abandon(batch: OverwriteBatch): void {
-    for (const slot of batch.logSlots) this.ownedSlots.delete(slot);
+    const allocator = this.allocator();
+    for (const slot of batch.logSlots) {
+      this.ownedSlots.delete(slot);
+      allocator.dereference(slot);
+    }
   }
 
   private forget(record: Pending): void {

@@ -115,6 +115,8 @@ export interface PoolInfo {
 export interface EngineApi {
   readonly chunkSizeBytes: number;
   info(): PoolInfo;
+  /** Why the pool cannot take writes now, if it cannot (a failure, or commits held back by a full disk). */
+  health(): { writable: boolean; reasons: string[] };
 
   createVolume(options: { sizeBytes: number }): Promise<VolumeInfo>;
   /** Grows a volume (never shrinks). */

@@ -14,7 +14,7 @@ export const errorCodes = {
   LIMIT_EXCEEDED: 'a configured limit (src/lib/limits.ts) would be exceeded',
   BUSY: 'the object is being changed by another operation',
   CONFLICT: 'the object is in a state that forbids the operation',
-  NO_SPACE: 'the pool cannot allocate more space',
+  NO_SPACE: 'no space left on the storage of the pool or of the metadata database; writes resume once space is freed',
   CHECKSUM_MISMATCH: 'stored data failed its checksum; it is not returned',
   IO_ERROR: 'the storage layer failed',
   CORRUPT_METADATA: 'the pool metadata is damaged',
@@ -65,4 +65,34 @@ export function retryAfterSecondsOf(error: unknown): number | undefined {
 
 export function isStrataError(error: unknown, code?: ErrorCode): error is StrataError {
   return error instanceof StrataError && (code === undefined || error.code === code);
+}
+
+/**
+ * Codes whose messages are written for the operator's log and may carry server details (file
+ * paths, driver text): clients are given the registry's description instead, and the full
+ * error is logged with the request id.
+ */
+const operatorOnlyMessageCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['IO_ERROR', 'CORRUPT_METADATA', 'INTERNAL', 'NO_SPACE']);
+
+/** The message a client may see for `error`. */
+export function clientMessage(error: StrataError): string {
+  return operatorOnlyMessageCodes.has(error.code) ? errorCodes[error.code] : error.message;
+}
+
+/** Errno names and database error codes that mean "the file system or database is full". */
+const noSpaceSystemCodes: ReadonlySet<string> = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'SQLITE_FULL', // better-sqlite3: database or disk is full
+  '53100', // PostgreSQL disk_full
+]);
+
+/**
+ * A full disk met outside the pool (the metadata database, a file) as NO_SPACE; null for any
+ * other error. The edges call it before falling back to INTERNAL.
+ */
+export function noSpaceError(error: unknown): StrataError | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !noSpaceSystemCodes.has(code)) return null;
+  return new StrataError('NO_SPACE', errorCodes.NO_SPACE, { cause: error });
 }

@@ -44,6 +44,15 @@ export const limits = {
   /** Map entries a background job changes before it yields to foreground I/O. */
   jobEntriesPerStep: 512,
 
+  /**
+   * A data write that grows the pool's data file must leave this much free on its file system:
+   * the rest is kept for metadata (journal frames up to a checkpoint, the checkpoint, the
+   * metadata database), so commits go on when data writes are refused with NO_SPACE.
+   */
+  dataWriteFreeBytesMin: 64 * MiB,
+  /** Free space is asked of the file system again at least this often while data writes grow the pool. */
+  freeSpaceCheckIntervalMs: 1000,
+
   /** The control plane's bounds (src/core, src/api). */
   control: {
     tokenLifetimeMs: 12 * 60 * 60 * 1000,
@@ -132,6 +141,9 @@ export const limits = {
     policyTickMs: 1000,
     /** Missed due times a run counts after downtime before it stops counting. */
     policyMissedCountMax: 1000,
+
+    /** /healthz reports the metadata database unreachable when `select 1` takes longer. */
+    healthCheckTimeoutMs: 2000,
   },
 
   /** The NBD server's bounds; src/nbd/limits.ts documents each one. */

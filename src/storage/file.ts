@@ -6,10 +6,16 @@
  * - `write` and `truncate` are durable after `sync` (fdatasync) of the same file;
  * - creations and removals are durable after `syncDirectory` (fsync of the directory).
  * Every failure of the file system is reported as `StrataError('IO_ERROR')` with the original
- * error in `details.cause` and its errno name in `details.errno`.
+ * error in `details.cause` and its errno name in `details.errno`, except a full file system on
+ * a write, truncate or create (ENOSPC, EDQUOT), which is `NO_SPACE` with a message that names
+ * no path (it reaches API and NBD clients). A failed sync stays IO_ERROR whatever its errno:
+ * after a failed fsync the kernel may have dropped the dirty pages, so a retry that succeeds
+ * proves nothing.
+ *
+ * Files are created 0600 and directories 0700, whatever the umask (see data-dir.ts).
  */
 import { mkdirSync, readSync, writeSync } from 'node:fs';
-import { constants, type FileHandle, open, readdir, rm, stat } from 'node:fs/promises';
+import { constants, type FileHandle, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import { StrataError } from '../lib/errors.js';
@@ -24,15 +30,33 @@ const inlineIoBytesMax = 128 * 1024;
 
 const openFlagsExisting = constants.O_RDWR;
 const openFlagsCreate = constants.O_RDWR | constants.O_CREAT;
+const fileMode = 0o600;
+const dirMode = 0o700;
+
+export interface FileStorageOptions {
+  /**
+   * Writes to one of `files` are refused with NO_SPACE when they could leave less than
+   * `freeBytesMin` free on the file system (every write counts: a write into a hole of a
+   * sparse file allocates as much as one past its end). What is left is kept for metadata (the engine's
+   * journal and checkpoints, the metadata database beside the pool), so commits stay possible
+   * when data writes are not, and the pool never has to fail for want of a journal frame.
+   */
+  reserve?: { files: readonly string[]; freeBytesMin: number; checkIntervalMs: number };
+}
 
 export class FileStorage implements Storage {
   readonly location: string;
+  private readonly guard: SpaceGuard | null;
+  private readonly guardedFiles: ReadonlySet<string>;
 
   /** Creates `dirPath` (and its parents) if it does not exist. */
-  constructor(dirPath: string) {
+  constructor(dirPath: string, options: FileStorageOptions = {}) {
     this.location = dirPath;
+    const reserve = options.reserve;
+    this.guard = reserve === undefined ? null : new SpaceGuard(dirPath, reserve.freeBytesMin, reserve.checkIntervalMs);
+    this.guardedFiles = new Set(reserve?.files ?? []);
     try {
-      mkdirSync(dirPath, { recursive: true });
+      mkdirSync(dirPath, { recursive: true, mode: dirMode });
     } catch (error) {
       throw ioError(`cannot create directory ${dirPath}`, error);
     }
@@ -42,11 +66,11 @@ export class FileStorage implements Storage {
     const path = this.pathOf(name);
     let handle: FileHandle;
     try {
-      handle = await open(path, options.create ? openFlagsCreate : openFlagsExisting, 0o644);
+      handle = await open(path, options.create ? openFlagsCreate : openFlagsExisting, fileMode);
     } catch (error) {
       throw ioError(`cannot open ${path}`, error);
     }
-    return new FileStorageFile(name, path, handle);
+    return new FileStorageFile(name, path, handle, this.guardedFiles.has(name) ? this.guard : null);
   }
 
   async exists(name: string): Promise<boolean> {
@@ -99,15 +123,60 @@ export class FileStorage implements Storage {
   }
 }
 
+/**
+ * Keeps `freeBytesMin` free on a file system against the writes of guarded files. statfs is
+ * asked again when a claim exceeds what the last answer left, or when that answer is older
+ * than `checkIntervalMs` (others use the file system too); in between, claims are counted off
+ * it without a system call. Overwrites are counted too, which only makes statfs come sooner;
+ * near the reserve they are refused with the rest, reads go on. Once space is freed, the next
+ * claim sees it: nothing stays refused.
+ */
+class SpaceGuard {
+  private budgetBytes = 0;
+  private checkedAtMs = -Infinity;
+
+  constructor(
+    private readonly dirPath: string,
+    private readonly freeBytesMin: number,
+    private readonly checkIntervalMs: number,
+  ) {}
+
+  /** Null when the claim is granted without asking the file system (the common case). */
+  claim(bytes: number): Promise<void> | null {
+    if (bytes <= this.budgetBytes && Date.now() - this.checkedAtMs <= this.checkIntervalMs) {
+      this.budgetBytes -= bytes;
+      return null;
+    }
+    return this.claimAfterStatfs(bytes);
+  }
+
+  private async claimAfterStatfs(bytes: number): Promise<void> {
+    let free: number;
+    try {
+      free = await freeBytesOf(this.dirPath);
+    } catch (error) {
+      throw ioError(`cannot statfs ${this.dirPath}`, error);
+    }
+    this.budgetBytes = free - this.freeBytesMin;
+    this.checkedAtMs = Date.now();
+    if (bytes > this.budgetBytes) {
+      throw new StrataError('NO_SPACE', noSpaceMessage, { reserveBytes: this.freeBytesMin });
+    }
+    this.budgetBytes -= bytes;
+  }
+}
+
 class FileStorageFile implements StorageFile {
   readonly name: string;
   private readonly path: string;
   private readonly handle: FileHandle;
+  private readonly guard: SpaceGuard | null;
 
-  constructor(name: string, path: string, handle: FileHandle) {
+  constructor(name: string, path: string, handle: FileHandle, guard: SpaceGuard | null) {
     this.name = name;
     this.path = path;
     this.handle = handle;
+    this.guard = guard;
   }
 
   async read(buffer: Uint8Array, bufferOffset: number, length: number, offset: number): Promise<number> {
@@ -137,15 +206,17 @@ class FileStorageFile implements StorageFile {
   async write(data: Uint8Array, offset: number): Promise<void> {
     assert(Number.isSafeInteger(offset) && offset >= 0, 'write: offset');
     const length = data.byteLength;
+    const claim = this.guard?.claim(length);
+    if (claim != null) await claim;
     let done = 0;
     try {
       if (length <= inlineIoBytesMax) {
         while (done < length) done += writeSync(this.handle.fd, data, done, length - done, offset + done);
-        return;
-      }
-      while (done < length) {
-        const { bytesWritten } = await this.handle.write(data, done, length - done, offset + done);
-        done += bytesWritten;
+      } else {
+        while (done < length) {
+          const { bytesWritten } = await this.handle.write(data, done, length - done, offset + done);
+          done += bytesWritten;
+        }
       }
     } catch (error) {
       throw ioError(`cannot write ${this.path} at ${offset + done}`, error);
@@ -156,7 +227,7 @@ class FileStorageFile implements StorageFile {
     try {
       await this.handle.datasync();
     } catch (error) {
-      throw ioError(`cannot sync ${this.path}`, error);
+      throw ioError(`cannot sync ${this.path}`, error, { noSpaceAsIo: true });
     }
   }
 
@@ -186,6 +257,12 @@ class FileStorageFile implements StorageFile {
   }
 }
 
+/** Bytes an unprivileged user may still write on the file system holding `path`. */
+export async function freeBytesOf(path: string): Promise<number> {
+  const stats = await statfs(path);
+  return stats.bavail * stats.bsize;
+}
+
 /** Names are plain file names inside the storage directory, never paths. */
 export function assertPlainName(name: string): void {
   assert(
@@ -199,8 +276,15 @@ function errnoOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-function ioError(message: string, cause: unknown): StrataError {
+/** Said to clients: no path, nothing about the server's layout. */
+const noSpaceMessage = 'no space left on the file system that holds the pool';
+const noSpaceErrnos = new Set(['ENOSPC', 'EDQUOT']);
+
+function ioError(message: string, cause: unknown, options: { noSpaceAsIo?: boolean } = {}): StrataError {
   const errno = errnoOf(cause);
+  if (errno !== undefined && noSpaceErrnos.has(errno) && options.noSpaceAsIo !== true) {
+    return new StrataError('NO_SPACE', noSpaceMessage, { cause, errno, where: message });
+  }
   const suffix = errno === undefined ? '' : ` (${errno})`;
   return new StrataError('IO_ERROR', `${message}${suffix}`, { cause, errno });
 }

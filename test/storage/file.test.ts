@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -72,5 +72,36 @@ describe('FileStorage', () => {
     const file = await storage.open('f', { create: true });
     await file.close();
     await assert.rejects(file.write(new Uint8Array(1), 0), (error) => isStrataError(error, 'IO_ERROR'));
+  });
+
+  it('a full file system is NO_SPACE, not IO_ERROR, and the message names no path', async () => {
+    const storage = new FileStorage(join(root, 'full'));
+    // /dev/full answers every write with ENOSPC, as a full file system does.
+    await symlink('/dev/full', join(root, 'full', 'device'));
+    const file = await storage.open('device', { create: false });
+    await assert.rejects(file.write(new Uint8Array(4096), 0), (error) => {
+      assert.ok(isStrataError(error, 'NO_SPACE'), String(error));
+      assert.equal(error.details?.errno, 'ENOSPC');
+      assert.ok(!error.message.includes(root), `the message names a path: ${error.message}`);
+      return true;
+    });
+    await file.close();
+  });
+
+  it('writes to guarded files stop short of the reserve; other files may use it', async () => {
+    const reserve = { files: ['data'], freeBytesMin: Number.MAX_SAFE_INTEGER, checkIntervalMs: 1000 };
+    const storage = new FileStorage(join(root, 'reserve'), { reserve });
+    const data = await storage.open('data', { create: true });
+    const journal = await storage.open('journal', { create: true });
+    await assert.rejects(data.write(new Uint8Array(4096), 0), (error) => isStrataError(error, 'NO_SPACE'));
+    await journal.write(new Uint8Array(4096).fill(7), 0);
+    assert.equal(await journal.sizeBytes(), 4096);
+    assert.equal(await data.sizeBytes(), 0, 'a refused write wrote something');
+    await data.close();
+    await journal.close();
+    const roomy = new FileStorage(join(root, 'reserve'), { reserve: { ...reserve, freeBytesMin: 0 } });
+    const again = await roomy.open('data', { create: false });
+    await again.write(new Uint8Array(4096), 0);
+    await again.close();
   });
 });

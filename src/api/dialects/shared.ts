@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Caller } from '../../core/context.js';
 import type { ControlPlane } from '../../core/plane.js';
-import { type ErrorCode, isStrataError, retryAfterSecondsOf, StrataError } from '../../lib/errors.js';
+import { clientMessage, type ErrorCode, isStrataError, noSpaceError, retryAfterSecondsOf, StrataError } from '../../lib/errors.js';
 import { AssertionError } from '../../lib/assert.js';
 import { isReservedKey, reservedKeys } from '../reserved-keys.js';
 
@@ -65,7 +65,9 @@ function validationError(issues: ValidationIssue[]): Omit<DialectError, 'cause'>
 /** Brings anything a handler or Fastify threw to a Strata code, so each dialect maps codes in one place. */
 export function toDialectError(error: unknown): DialectError {
   if (error instanceof AssertionError) return { code: 'INTERNAL', message: 'internal error', cause: error };
-  if (isStrataError(error)) return { code: error.code, message: error.message, field: error.field, cause: error };
+  if (isStrataError(error)) return { code: error.code, message: clientMessage(error), field: error.field, cause: error };
+  const noSpace = noSpaceError(error);
+  if (noSpace !== null) return { code: 'NO_SPACE', message: clientMessage(noSpace), cause: error };
   const e = error as { code?: string; statusCode?: number; message?: string; validation?: ValidationIssue[] };
   if (Array.isArray(e.validation) && e.validation.length > 0) return { ...validationError(e.validation), cause: error };
   switch (e.code) {

@@ -45,7 +45,7 @@ export const cinderStatusOf: Record<ErrorCode, number> = {
   TOO_MANY_ATTEMPTS: 429,
   WRONG_INSTANCE: 503,
   CLOSED: 503,
-  NO_SPACE: 500,
+  NO_SPACE: 503, // the storage is full: try again once space is freed
   CHECKSUM_MISMATCH: 500,
   IO_ERROR: 500,
   CORRUPT_METADATA: 500,
@@ -69,7 +69,7 @@ export function cinderMessage(error: DialectError): string {
   }
   if (error.code === 'INVALID_JSON') return `Malformed request body: ${error.message}`;
   if (error.code === 'FORBIDDEN') return `Policy doesn't allow this operation to be performed: ${error.message}`;
-  if (cinderStatusOf[error.code] >= 500 && error.code !== 'WRONG_INSTANCE' && error.code !== 'CLOSED') {
+  if (cinderStatusOf[error.code] >= 500 && error.code !== 'WRONG_INSTANCE' && error.code !== 'CLOSED' && error.code !== 'NO_SPACE') {
     return 'The server has either erred or is incapable of performing the requested operation.';
   }
   return error.message;

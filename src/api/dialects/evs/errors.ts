@@ -26,6 +26,7 @@ const generic: Partial<Record<ErrorCode, EvsCode>> = {
   TOO_MANY_ATTEMPTS: { status: 429, code: 'APIG.0308', message: 'The throttling threshold has been reached.' },
   WRONG_INSTANCE: { status: 503, code: 'EVS.5503' },
   CLOSED: { status: 503, code: 'EVS.5503', message: 'Service unavailable.' },
+  NO_SPACE: { status: 503, code: 'EVS.5503', message: 'No space left on the storage; writes resume once space is freed.' },
 };
 
 const badRequest: EvsCode = { status: 400, code: 'EVS.5400' };
