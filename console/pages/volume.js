@@ -29,12 +29,15 @@ function select(id) {
   update();
 }
 
-/** Starts a job-returning call, follows the job, reloads the page when it ends. */
-async function runJob(label, start, after = reload) {
+/**
+ * Starts a job-returning call, follows the job, reloads the page when it ends. `reloadNow`:
+ * also reload at once (not for a volume's deletion: the volume may be gone before the reload).
+ */
+async function runJob(label, start, after = reload, reloadNow = true) {
   await attempt(async () => {
     const { job } = await start();
     track(job, label, () => void after());
-    await load(state.id);
+    if (reloadNow) await load(state.id);
   });
 }
 
@@ -131,7 +134,7 @@ function askDeleteVolume() {
       const name = state.volume.name;
       return runJob(`Delete volume ${name}`, () => del(`/volumes/${state.id}${query({ cascade: cascade ? 'true' : undefined })}`), async () => {
         if (location.hash === `#/volumes/${state.id}`) location.hash = '#/volumes';
-      });
+      }, false);
     },
   };
   update();

@@ -67,8 +67,12 @@ describe('two instances sharing one PostgreSQL', { skip: postgresSkipReason() ??
     assert.equal(queried.status, 200, JSON.stringify(queried.body));
     const logout = await b.request('DELETE', `/zstack/v1/accounts/sessions/${session}`);
     assert.ok(logout.status < 300, JSON.stringify(logout.body));
-    const after = await a.request('GET', `/zstack/v1/accounts/sessions/${session}/valid`);
-    assert.equal(after.body.valid, false, 'logging out on one instance ends the session on the other');
+    // The validity route needs a live session of its own: a second login, on the other instance.
+    const again = await a.request('PUT', '/zstack/v1/accounts/login', {
+      body: { logInByAccount: { accountName: 'admin', password: createHash('sha512').update(adminPassword).digest('hex') } },
+    });
+    const after = await a.request('GET', `/zstack/v1/accounts/sessions/${session}/valid`, { headers: { authorization: `OAuth ${again.body.inventory.uuid}` } });
+    assert.equal(after.body.valid, false, `logging out on one instance ends the session on the other: ${JSON.stringify(after.body)}`);
   });
 
   test('quotas count volumes of both instances', async () => {
