@@ -52,7 +52,13 @@ export const RequestBody = <S extends TSchema>(schema: S): S => optionalBody(sch
 
 /** A route schema: what it validates, and out of the native OpenAPI document. */
 export function routeSchema(parts: { params?: TSchema; querystring?: TSchema; body?: TSchema }) {
-  return { hide: true, ...parts, ...(parts.body === undefined ? {} : { body: RequestBody(parts.body) }) };
+  // Keys left undefined are dropped: Fastify warns about (and logs at every start) a declared but empty schema.
+  return {
+    hide: true,
+    ...(parts.params === undefined ? {} : { params: parts.params }),
+    ...(parts.querystring === undefined ? {} : { querystring: parts.querystring }),
+    ...(parts.body === undefined ? {} : { body: RequestBody(parts.body) }),
+  };
 }
 
 /** Text a platform may send as null (OpenStack names and descriptions). */
