@@ -58,7 +58,7 @@ export class OverwriteLog {
     private readonly chunkSizeBytes: number,
   ) {}
 
-  /** Bytes held in memory, pending or being applied. */
+  /** Bytes of pending sectors (the newest content of each), what reads must patch in. */
   get bytes(): number {
     return this.pendingBytes;
   }
@@ -101,7 +101,9 @@ export class OverwriteLog {
       const record: Pending = { slot, sector, data: Buffer.from(source), captured: false };
       bySector.set(sector, record);
       this.open.push(record);
-      this.pendingBytes += sectorBytes;
+      // Counted per sector in the map: a captured record replaced here is no longer counted
+      // (its batch still holds it until applied, and `forget` then finds it replaced).
+      if (existing === undefined) this.pendingBytes += sectorBytes;
     }
   }
 
