@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { addMemoryExport, startServer, type Harness } from './harness.js';
+import { installed } from './tools.js';
 
 const MiB = 1024 * 1024;
 const toolTimeoutMs = 120_000;
@@ -28,17 +29,6 @@ function run(tool: string, args: string[]): Promise<RunResult> {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
       resolve({ code, stdout, stderr });
     });
-  });
-}
-
-function installed(tool: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((directory) => {
-    try {
-      accessSync(path.join(directory, tool), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
   });
 }
 
