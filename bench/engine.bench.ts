@@ -185,7 +185,7 @@ async function deleteUnderLoad(): Promise<void> {
     await fillSparse(engine, volume.id, held, held, 5);
     const snapshot = await engine.createSnapshot(volume.id);
     await fillSparse(engine, volume.id, held, held, 5); // overwrite: the snapshot now holds `held` alone
-    const exclusive = engine.exclusiveBytes(snapshot.id);
+    const exclusive = (await engine.exclusiveBytes(snapshot.id));
     const latencies: number[] = [];
     let stop = false;
     const next = random(6);

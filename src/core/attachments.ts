@@ -15,7 +15,7 @@ import type { AttachmentRow } from '../db/index.js';
 import type { ViewRef } from '../engine/index.js';
 import { StrataError } from '../lib/errors.js';
 import { type Caller, requireWriter } from './context.js';
-import { type BlockDevice, viewDevice } from './devices.js';
+import { type BlockDevice, type ViewDevice, viewDevice } from './devices.js';
 import { fetchPage, type ListOptions, type Page } from './paging.js';
 import type { ControlPlane } from './plane.js';
 import { type Attachment, toAttachment } from './records.js';
@@ -25,6 +25,7 @@ import { lockRow, newId, notFound, nowIso, transition } from './store.js';
 export interface ExportRegistry {
   add(device: BlockDevice, options?: { name?: string }): { name: string };
   remove(name: string): boolean;
+  resolve(name: string): BlockDevice | undefined;
 }
 
 export type AttachmentMode = 'rw' | 'ro';
@@ -60,7 +61,7 @@ export class AttachmentService {
       const volume = await this.plane.volumes.row(caller, target.volumeId);
       view = { volumeId: this.plane.volumes.engineId(volume) };
     }
-    const { name } = exports.add(viewDevice(engine, view, { readOnly: mode === 'ro' }));
+    const { name } = exports.add(await viewDevice(engine, view, { readOnly: mode === 'ro' }));
     const row: AttachmentRow = {
       seq: 0,
       id: newId(),
@@ -169,9 +170,18 @@ export class AttachmentService {
         await db.deleteFrom('attachments').where('id', '=', row.id).execute();
         continue;
       }
-      exports.add(viewDevice(engine, view, { readOnly: row.mode === 'ro' }), { name: row.export_name });
+      exports.add(await viewDevice(engine, view, { readOnly: row.mode === 'ro' }), { name: row.export_name });
       restored++;
     }
     return restored;
+  }
+
+  /** Tells the devices serving a grown volume its new size, for connections made from now on. */
+  async resized(volumeId: string, sizeBytes: number): Promise<void> {
+    const rows = await this.deps.db.selectFrom('attachments').select('export_name').where('volume_id', '=', volumeId).where('pool_id', '=', this.deps.poolId).execute();
+    for (const row of rows) {
+      const device = this.deps.exports.resolve(row.export_name);
+      if (device !== undefined && 'resize' in device) (device as ViewDevice).resize(sizeBytes);
+    }
   }
 }

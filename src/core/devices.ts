@@ -31,13 +31,24 @@ export interface BlockDevice {
   blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]>;
 }
 
-export function viewDevice(engine: EngineApi, view: ViewRef, options: { readOnly: boolean }): BlockDevice {
+/** A view served as a device; its size is read once here and updated by `resize` when the volume grows. */
+export interface ViewDevice extends BlockDevice {
+  readonly view: ViewRef;
+  resize(sizeBytes: number): void;
+}
+
+export async function viewDevice(engine: EngineApi, view: ViewRef, options: { readOnly: boolean }): Promise<ViewDevice> {
   const readOnly = options.readOnly || 'snapshotId' in view;
   const volumeId = 'volumeId' in view ? view.volumeId : -1;
   const refuse = () => Promise.reject(new StrataError('READ_ONLY', 'this export is read-only'));
+  let sizeBytes = 'volumeId' in view ? (await engine.volume(view.volumeId)).sizeBytes : (await engine.snapshot(view.snapshotId)).sizeBytes;
   return {
+    view,
     get sizeBytes() {
-      return 'volumeId' in view ? engine.volume(view.volumeId).sizeBytes : engine.snapshot(view.snapshotId).sizeBytes;
+      return sizeBytes;
+    },
+    resize(grown: number) {
+      sizeBytes = Math.max(sizeBytes, grown);
     },
     readOnly,
     read: (offsetBytes, lengthBytes) => engine.read(view, offsetBytes, lengthBytes),
@@ -46,6 +57,6 @@ export function viewDevice(engine: EngineApi, view: ViewRef, options: { readOnly
     trim: (offsetBytes, lengthBytes, { fua }) => (readOnly ? refuse() : engine.trim(volumeId, offsetBytes, lengthBytes, { fua })),
     writeZeroes: (offsetBytes, lengthBytes, { fua, noHole }) =>
       readOnly ? refuse() : engine.writeZeroes(volumeId, offsetBytes, lengthBytes, { fua, noHole }),
-    blockStatus: async (offsetBytes, lengthBytes) => engine.blockStatus(view, offsetBytes, lengthBytes),
+    blockStatus: (offsetBytes, lengthBytes) => engine.blockStatus(view, offsetBytes, lengthBytes),
   };
 }

@@ -10,7 +10,7 @@ export interface NbdStatsSource {
 }
 
 export interface PoolStatsSource {
-  info(): { volumes: number; snapshots: number; chunksAllocated: number; chunkSizeBytes: number };
+  info(): Promise<{ volumes: number; snapshots: number; chunksAllocated: number; chunkSizeBytes: number }>;
 }
 
 export class CoreMetrics {
@@ -77,14 +77,14 @@ export class CoreMetrics {
       monotonic(this.registry, 'strata_nbd_ops_total', 'NBD requests answered', () => nbd.stats().ops);
     }
     if (pool !== undefined) {
-      new Gauge({ name: 'strata_pool_volumes', help: 'Volumes in this instance pool', registers, collect() { this.set(pool.info().volumes); } });
-      new Gauge({ name: 'strata_pool_snapshots', help: 'Snapshots in this instance pool', registers, collect() { this.set(pool.info().snapshots); } });
+      new Gauge({ name: 'strata_pool_volumes', help: 'Volumes in this instance pool', registers, async collect() { this.set((await pool.info()).volumes); } });
+      new Gauge({ name: 'strata_pool_snapshots', help: 'Snapshots in this instance pool', registers, async collect() { this.set((await pool.info()).snapshots); } });
       new Gauge({
         name: 'strata_pool_allocated_bytes',
         help: 'Bytes of the data file in use',
         registers,
-        collect() {
-          const info = pool.info();
+        async collect() {
+          const info = await pool.info();
           this.set(info.chunksAllocated * info.chunkSizeBytes);
         },
       });

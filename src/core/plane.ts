@@ -112,7 +112,7 @@ export class ControlPlane {
     const existing = await db.selectFrom('pools').select('id').where('id', '=', poolId).executeTakeFirst();
     if (existing === undefined) {
       // A pool this database has never seen must be empty: reconciling would delete every volume.
-      const volumes = engine.listVolumes().length;
+      const volumes = (await engine.listVolumes()).length;
       if (volumes > 0) {
         throw new StrataError('CONFLICT', `the pool holds ${volumes} volumes but this metadata database has no record of it; start with the database it was used with`);
       }
@@ -127,13 +127,13 @@ export class ControlPlane {
     const ignore = (error: unknown) => {
       if (!isStrataError(error)) throw error;
     };
-    for (const volume of engine.listVolumes()) {
+    for (const volume of await engine.listVolumes()) {
       if (!knownVolumes.has(volume.id)) {
         if (volume.state !== 'deleting') await engine.deleteVolume(volume.id).done.catch(ignore);
         report.orphanVolumesDeleted++;
         continue;
       }
-      for (const snapshot of engine.listSnapshots(volume.id)) {
+      for (const snapshot of await engine.listSnapshots(volume.id)) {
         if (knownSnapshots.has(snapshot.id) || snapshot.state === 'deleting') continue;
         await engine.deleteSnapshot(snapshot.id).done.catch(ignore);
         report.orphanSnapshotsDeleted++;

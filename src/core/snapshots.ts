@@ -5,7 +5,7 @@
  */
 import type { SnapshotRow } from '../db/index.js';
 import type { SnapshotInfo, ViewRef } from '../engine/index.js';
-import { StrataError } from '../lib/errors.js';
+import { isStrataError, StrataError } from '../lib/errors.js';
 import { type Caller, requireAdmin, requireWriter } from './context.js';
 import { type Job, type JobContext, toJob } from './jobs.js';
 import { fetchPage, type ListOptions, type Page } from './paging.js';
@@ -144,7 +144,7 @@ export class SnapshotService {
   async get(caller: Caller, id: string): Promise<SnapshotDetail> {
     const row = await this.row(caller, id);
     const children = await this.deps.db.selectFrom('snapshots').select('id').where('parent_id', '=', id).orderBy('seq').execute();
-    return { ...toSnapshot(row), childIds: children.map((c) => c.id), exclusiveBytes: this.exclusiveBytesOf(row) };
+    return { ...toSnapshot(row), childIds: children.map((c) => c.id), exclusiveBytes: await this.exclusiveBytesOf(row) };
   }
 
   /**
@@ -155,7 +155,8 @@ export class SnapshotService {
   async tree(caller: Caller, volumeId: string): Promise<SnapshotTree> {
     const volume = await this.plane.volumes.row(caller, volumeId);
     const rows = await this.deps.db.selectFrom('snapshots').selectAll().where('volume_id', '=', volumeId).orderBy('seq').execute();
-    const nodes = new Map(rows.map((row) => [row.id, { snapshot: toSnapshot(row), exclusiveBytes: this.exclusiveBytesOf(row), children: [] as SnapshotTreeNode[] }]));
+    const exclusive = await Promise.all(rows.map((row) => this.exclusiveBytesOf(row)));
+    const nodes = new Map(rows.map((row, i) => [row.id, { snapshot: toSnapshot(row), exclusiveBytes: exclusive[i], children: [] as SnapshotTreeNode[] }]));
     const roots: SnapshotTreeNode[] = [];
     for (const node of nodes.values()) {
       const parent = node.snapshot.parentId === null ? undefined : nodes.get(node.snapshot.parentId);
@@ -163,13 +164,13 @@ export class SnapshotService {
     }
     let headParentId: string | null = null;
     if (volume.pool_id === this.deps.poolId && volume.engine_id !== null && volume.status !== 'deleting' && volume.status !== 'creating') {
-      headParentId = await this.idOfEngineSnapshot(this.deps.engine.volume(Number(volume.engine_id)).headParentSnapshotId);
+      headParentId = await this.idOfEngineSnapshot((await this.deps.engine.volume(Number(volume.engine_id))).headParentSnapshotId);
     }
     return { roots, headParentId };
   }
 
   /** What deleting the snapshot would free, when this instance's engine holds it and it is available. */
-  private exclusiveBytesOf(row: SnapshotRow): number | null {
+  private async exclusiveBytesOf(row: SnapshotRow): Promise<number | null> {
     if (row.pool_id !== this.deps.poolId || row.engine_id === null || row.status !== 'available') return null;
     return this.deps.engine.exclusiveBytes(Number(row.engine_id));
   }
@@ -248,7 +249,10 @@ export class SnapshotService {
     await this.plane.attachments.endAllFor({ snapshotId: id });
     if (row.engine_id !== null) {
       const engineId = Number(row.engine_id);
-      const info = engine.listVolumes().flatMap((v) => engine.listSnapshots(v.id)).find((s) => s.id === engineId);
+      const info = await engine.snapshot(engineId).catch((error: unknown) => {
+        if (isStrataError(error) && error.code === 'NOT_FOUND') return undefined;
+        throw error;
+      });
       if (info !== undefined) {
         const running = engine.jobs().find((j) => j.kind === 'delete-snapshot' && j.targetId === engineId) ?? engine.deleteSnapshot(engineId);
         await this.plane.follow(running, context);

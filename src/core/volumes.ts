@@ -152,8 +152,8 @@ export class VolumeService {
     let cloneDepth: number | null = null;
     if (row.pool_id === this.deps.poolId && row.engine_id !== null && row.status !== 'deleting') {
       const engineId = Number(row.engine_id);
-      allocatedBytes = this.deps.engine.allocatedBytes(engineId);
-      cloneDepth = this.deps.engine.volume(engineId).cloneDepth;
+      allocatedBytes = await this.deps.engine.allocatedBytes(engineId);
+      cloneDepth = (await this.deps.engine.volume(engineId)).cloneDepth;
     }
     return { ...toVolume(row), allocatedBytes, cloneDepth, snapshotCount: Number(counted.n) };
   }
@@ -192,9 +192,10 @@ export class VolumeService {
     });
     if (grow) {
       try {
-        await engine.growVolume(engineId!, input.sizeBytes!);
+        const grown = await engine.growVolume(engineId!, input.sizeBytes!);
+        await this.plane.attachments.resized(id, grown.sizeBytes);
       } catch (error) {
-        await db.updateTable('volumes').set({ size_bytes: engine.volume(engineId!).sizeBytes }).where('id', '=', id).execute();
+        await db.updateTable('volumes').set({ size_bytes: (await engine.volume(engineId!)).sizeBytes }).where('id', '=', id).execute();
         throw error;
       }
     }
@@ -245,7 +246,7 @@ export class VolumeService {
     for (const snapshotId of snapshotIds) await this.plane.attachments.endAllFor({ snapshotId });
     if (row.engine_id !== null) {
       const engineId = Number(row.engine_id);
-      const exists = engine.listVolumes().some((v) => v.id === engineId);
+      const exists = (await engine.listVolumes()).some((v) => v.id === engineId);
       if (exists) {
         const running = engine.jobs().find((j) => j.kind === 'delete-volume' && j.targetId === engineId) ?? engine.deleteVolume(engineId);
         await this.plane.follow(running, context);
@@ -281,7 +282,7 @@ export class VolumeService {
     if (row === undefined || row.engine_id === null) throw notFound('volume', context.job.target_id);
     const engineId = Number(row.engine_id);
     const { engine } = this.deps;
-    if (engine.volume(engineId).originSnapshotId === null) return;
+    if ((await engine.volume(engineId)).originSnapshotId === null) return;
     const running = engine.jobs().find((j) => j.kind === 'flatten' && j.targetId === engineId) ?? engine.flatten(engineId);
     await this.plane.follow(running, context);
   }

@@ -138,7 +138,7 @@ export class Engine implements EngineApi {
     await this.log.close();
   }
 
-  info(): PoolInfo {
+  async info(): Promise<PoolInfo> {
     return {
       chunkSizeBytes: this.chunkSizeBytes,
       volumes: this.state.volumes.size,
@@ -166,7 +166,7 @@ export class Engine implements EngineApi {
     const volumeId = this.state.nextVolumeId;
     this.pipeline.change({ op: 'volume-create', volumeId, sizeBytes: options.sizeBytes, createdAtMs: this.nowMs(), origin: null });
     await this.flush();
-    return this.volume(volumeId);
+    return this.volumeInfo(volumeId);
   }
 
   async growVolume(volumeId: number, sizeBytes: number): Promise<VolumeInfo> {
@@ -178,10 +178,14 @@ export class Engine implements EngineApi {
       this.pipeline.change({ op: 'volume-grow', volumeId, sizeBytes });
       await this.flush();
     }
-    return this.volume(volumeId);
+    return this.volumeInfo(volumeId);
   }
 
-  volume(volumeId: number): VolumeInfo {
+  async volume(volumeId: number): Promise<VolumeInfo> {
+    return this.volumeInfo(volumeId);
+  }
+
+  private volumeInfo(volumeId: number): VolumeInfo {
     const volume = this.state.volume(volumeId);
     return {
       id: volume.id,
@@ -194,8 +198,8 @@ export class Engine implements EngineApi {
     };
   }
 
-  listVolumes(): VolumeInfo[] {
-    return [...this.state.volumes.keys()].sort((a, b) => a - b).map((id) => this.volume(id));
+  async listVolumes(): Promise<VolumeInfo[]> {
+    return [...this.state.volumes.keys()].sort((a, b) => a - b).map((id) => this.volumeInfo(id));
   }
 
   deleteVolume(volumeId: number): EngineJob {
@@ -241,7 +245,7 @@ export class Engine implements EngineApi {
     return this.pipeline.flush();
   }
 
-  blockStatus(view: ViewRef, offsetBytes: number, lengthBytes: number): Extent[] {
+  async blockStatus(view: ViewRef, offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
     this.checkUsable();
     const resolved = this.views.resolve(view);
     checkRange(resolved.sizeBytes, offsetBytes, lengthBytes, Infinity);
@@ -282,10 +286,14 @@ export class Engine implements EngineApi {
     });
     const fenceHeldMs = performance.now() - fenceStart;
     await this.flush();
-    return { snapshots: snapshotIds.map((id) => this.snapshot(id)), fenceHeldMs };
+    return { snapshots: snapshotIds.map((id) => this.snapshotInfo(id)), fenceHeldMs };
   }
 
-  snapshot(snapshotId: number): SnapshotInfo {
+  async snapshot(snapshotId: number): Promise<SnapshotInfo> {
+    return this.snapshotInfo(snapshotId);
+  }
+
+  private snapshotInfo(snapshotId: number): SnapshotInfo {
     const snapshot = this.state.snapshot(snapshotId);
     return {
       id: snapshot.id,
@@ -297,8 +305,8 @@ export class Engine implements EngineApi {
     };
   }
 
-  listSnapshots(volumeId: number): SnapshotInfo[] {
-    return this.state.snapshotsOf(volumeId).map((snapshot) => this.snapshot(snapshot.id));
+  async listSnapshots(volumeId: number): Promise<SnapshotInfo[]> {
+    return this.state.snapshotsOf(volumeId).map((snapshot) => this.snapshotInfo(snapshot.id));
   }
 
   deleteSnapshot(snapshotId: number): EngineJob {
@@ -310,11 +318,11 @@ export class Engine implements EngineApi {
     return this.jobRunner.deleteSnapshot(snapshot);
   }
 
-  exclusiveBytes(snapshotId: number): number {
+  async exclusiveBytes(snapshotId: number): Promise<number> {
     return this.views.exclusiveBytes(this.state.snapshot(snapshotId));
   }
 
-  allocatedBytes(volumeId: number): number {
+  async allocatedBytes(volumeId: number): Promise<number> {
     return this.views.allocatedBytes(this.state.volume(volumeId));
   }
 
@@ -350,7 +358,7 @@ export class Engine implements EngineApi {
       }
     });
     await this.flush();
-    return this.volume(volumeId);
+    return this.volumeInfo(volumeId);
   }
 
   async clone(snapshotId: number, options: { sizeBytes?: number } = {}): Promise<VolumeInfo> {
@@ -382,7 +390,7 @@ export class Engine implements EngineApi {
     return this.jobRunner.flatten(this.views.liveVolume(volumeId));
   }
 
-  diff(from: ViewRef | null, to: ViewRef): ByteRange[] {
+  async diff(from: ViewRef | null, to: ViewRef): Promise<ByteRange[]> {
     this.checkUsable();
     const target = this.views.resolve(to);
     return this.views.diff(from === null ? null : this.views.resolve(from), target);

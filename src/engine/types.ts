@@ -111,10 +111,14 @@ export interface PoolInfo {
  * snapshot, group snapshot, revert, clone) are durable when their promise resolves. Offsets
  * and lengths are in bytes; any alignment is accepted (partial chunks are read-modify-write).
  * Failures are `StrataError`s (src/lib/errors.ts).
+ *
+ * Every query is asynchronous, even where the embedded engine answers from memory: a backend
+ * may have to read its metadata from disk or ask a cluster (issue: Ceph RBD), and callers must
+ * not depend on an answer arriving in the same tick.
  */
 export interface EngineApi {
   readonly chunkSizeBytes: number;
-  info(): PoolInfo;
+  info(): Promise<PoolInfo>;
   /** Why the pool cannot take writes now, if it cannot (a failure, or commits held back by a full disk). */
   health(): { writable: boolean; reasons: string[] };
 
@@ -123,8 +127,8 @@ export interface EngineApi {
   growVolume(volumeId: VolumeId, sizeBytes: number): Promise<VolumeInfo>;
   /** Deletes a volume and all its snapshots in the background; clones of it are flattened first. */
   deleteVolume(volumeId: VolumeId): EngineJob;
-  volume(volumeId: VolumeId): VolumeInfo;
-  listVolumes(): VolumeInfo[];
+  volume(volumeId: VolumeId): Promise<VolumeInfo>;
+  listVolumes(): Promise<VolumeInfo[]>;
 
   read(view: ViewRef, offsetBytes: number, lengthBytes: number): Promise<Buffer>;
   write(volumeId: VolumeId, offsetBytes: number, data: Uint8Array, options?: WriteOptions): Promise<void>;
@@ -134,19 +138,19 @@ export interface EngineApi {
   /** Makes every write that resolved before this call durable. */
   flush(): Promise<void>;
   /** Allocation map of a range of a view, as contiguous extents covering exactly the range. */
-  blockStatus(view: ViewRef, offsetBytes: number, lengthBytes: number): Extent[];
+  blockStatus(view: ViewRef, offsetBytes: number, lengthBytes: number): Promise<Extent[]>;
 
   createSnapshot(volumeId: VolumeId): Promise<SnapshotInfo>;
   /** One snapshot per volume, all at one instant behind a write fence. */
   createGroupSnapshot(volumeIds: VolumeId[]): Promise<GroupSnapshotResult>;
   /** Deletes a snapshot in the background, freeing the data only it held. */
   deleteSnapshot(snapshotId: SnapshotId): EngineJob;
-  snapshot(snapshotId: SnapshotId): SnapshotInfo;
-  listSnapshots(volumeId: VolumeId): SnapshotInfo[];
+  snapshot(snapshotId: SnapshotId): Promise<SnapshotInfo>;
+  listSnapshots(volumeId: VolumeId): Promise<SnapshotInfo[]>;
   /** Bytes that deleting this snapshot would free. */
-  exclusiveBytes(snapshotId: SnapshotId): number;
+  exclusiveBytes(snapshotId: SnapshotId): Promise<number>;
   /** Bytes of pool storage referenced by the volume and its snapshots. */
-  allocatedBytes(volumeId: VolumeId): number;
+  allocatedBytes(volumeId: VolumeId): Promise<number>;
 
   /** Makes the volume's content equal to the snapshot's; content written since stays in any snapshot that holds it. */
   revert(volumeId: VolumeId, snapshotId: SnapshotId): Promise<VolumeInfo>;
@@ -156,7 +160,7 @@ export interface EngineApi {
   flatten(volumeId: VolumeId): EngineJob;
 
   /** Byte ranges whose content may differ between `from` (null: an empty volume) and `to`. */
-  diff(from: ViewRef | null, to: ViewRef): ByteRange[];
+  diff(from: ViewRef | null, to: ViewRef): Promise<ByteRange[]>;
 
   /** Background jobs still running, including those resumed after reopening. */
   jobs(): EngineJob[];

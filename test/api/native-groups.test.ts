@@ -376,7 +376,7 @@ for (const kind of databaseKinds()) {
       for (const member of gs.snapshots) expectError(await api('GET', `/snapshots/${member.id}`, alice.token), 404, 'NOT_FOUND');
       expectError(await api('GET', `/attachments/${ro.id}`, alice.token), 404, 'NOT_FOUND');
       assert.equal(h.exports.resolve(exportOf(ro)), undefined, 'the export of a deleted member remains');
-      const left = (await Promise.all(volumes.map(async (v) => h.engine.listSnapshots(await engineId('volumes', v.id))))).flat().map((s) => s.id);
+      const left = (await Promise.all(volumes.map(async (v) => (await h.engine.listSnapshots(await engineId('volumes', v.id)))))).flat().map((s) => s.id);
       assert.ok(!engineIds.some((id) => left.includes(id)), `the engine still holds members: ${JSON.stringify(left)}`);
       assert.deepEqual(await idsOf(alice.token, `/group-snapshots?group_id=${group.id}`, 'group_snapshots'), []);
       expectError(await api('DELETE', `/group-snapshots/${gs.id}`, alice.token), 404, 'NOT_FOUND');

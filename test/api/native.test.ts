@@ -375,7 +375,7 @@ for (const kind of databaseKinds()) {
       expectError(await api('POST', '/volumes', q.token, { name: 'q4', size_bytes: 4 * KiB }), 413, 'QUOTA_EXCEEDED');
       expectError(await api('PATCH', `/volumes/${v1.id}`, q.token, { size_bytes: GiB + 4 * KiB }), 413, 'QUOTA_EXCEEDED');
       assert.equal(expectOk(await api('GET', `/volumes/${v1.id}`, q.token), 200).volume.size_bytes, MiB);
-      assert.equal(h.engine.volume(await engineVolumeId(v1.id)).sizeBytes, MiB);
+      assert.equal((await h.engine.volume(await engineVolumeId(v1.id))).sizeBytes, MiB);
       assert.equal(await count('volumes'), 2);
       const grown = await api('PATCH', `/volumes/${v1.id}`, q.token, { size_bytes: GiB });
       assert.equal(expectOk(grown, 200).volume.size_bytes, GiB, show(grown));
@@ -414,7 +414,7 @@ for (const kind of databaseKinds()) {
       assert.deepEqual([expectOk(renamed, 200).volume.name, renamed.body.volume.description, renamed.body.volume.size_bytes], ['vol-1b', 'more', MiB], show(renamed));
       const grown = await api('PATCH', `/volumes/${volume.id}`, alice.token, { size_bytes: 2 * MiB });
       assert.equal(expectOk(grown, 200).volume.size_bytes, 2 * MiB, show(grown));
-      assert.equal(h.engine.volume(await engineVolumeId(volume.id)).sizeBytes, 2 * MiB);
+      assert.equal((await h.engine.volume(await engineVolumeId(volume.id))).sizeBytes, 2 * MiB);
       expectError(await api('PATCH', `/volumes/${volume.id}`, alice.token, { size_bytes: MiB }), 400, 'OUT_OF_RANGE', 'size_bytes');
       expectError(await api('PATCH', `/volumes/${volume.id}`, alice.token, { size_bytes: 2 * MiB + 1 }), 400, 'OUT_OF_RANGE', 'size_bytes');
       expectError(await api('PATCH', `/volumes/${volume.id}`, alice.token, { status: 'error' }), 400, 'UNKNOWN_FIELD', 'status');
@@ -776,7 +776,7 @@ for (const kind of databaseKinds()) {
       expectError(await api('DELETE', `/snapshots/${s1.id}`, alice.token), 404, 'NOT_FOUND');
       expectError(await api('GET', `/attachments/${ro.id}`, alice.token), 404, 'NOT_FOUND');
       assert.equal(h.exports.resolve(exportOf(ro)), undefined, 'the export of a deleted snapshot remains');
-      assert.ok(!h.engine.listSnapshots(await engineVolumeId(volume.id)).some((s) => s.id === engineId), 'the engine still holds the snapshot');
+      assert.ok(!(await h.engine.listSnapshots(await engineVolumeId(volume.id))).some((s) => s.id === engineId), 'the engine still holds the snapshot');
       assert.deepEqual(await idsOf(alice.token, `/volumes/${volume.id}/snapshots`, 'snapshots'), [s2.id]);
       assert.equal(expectOk(await api('GET', `/snapshots/${s2.id}`, alice.token), 200).snapshot.parent_id, null);
       expectError(await api('DELETE', '/snapshots/nope', alice.token), 400, 'INVALID_ARGUMENT', 'id');
@@ -823,7 +823,7 @@ for (const kind of databaseKinds()) {
         expectError(await api('GET', `/attachments/${a.id}`, alice.token), 404, 'NOT_FOUND');
         assert.equal(h.exports.resolve(exportOf(a)), undefined, `export of ${a.id} remains`);
       }
-      assert.ok(!h.engine.listVolumes().some((v) => v.id === engineId), 'the engine still holds the volume');
+      assert.ok(!(await h.engine.listVolumes()).some((v) => v.id === engineId), 'the engine still holds the volume');
       assert.ok(!(await idsOf(alice.token, '/volumes', 'volumes')).includes(volume.id));
       expectError(await api('DELETE', `/volumes/${volume.id}`, alice.token), 404, 'NOT_FOUND');
 

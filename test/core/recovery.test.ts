@@ -84,7 +84,7 @@ for (const kind of databaseKinds()) {
       const row = await h.database.db.selectFrom('volumes').select('status').where('id', '=', stuckId).executeTakeFirstOrThrow();
       assert.equal(row.status, 'error');
       await h.plane.jobs.idle();
-      assert.ok(!h.engine.listVolumes().some((v) => v.id === orphan.id && v.state === 'available'), 'the orphan is gone or going');
+      assert.ok(!(await h.engine.listVolumes()).some((v) => v.id === orphan.id && v.state === 'available'), 'the orphan is gone or going');
       const deleted = await h.plane.volumes.delete(caller, stuckId);
       await h.plane.jobs.idle();
       assert.equal((await h.plane.jobs.get(caller, deleted.id)).status, 'succeeded', 'an error volume can be deleted');

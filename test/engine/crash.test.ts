@@ -462,7 +462,7 @@ async function verifyRecovered(disk: MemoryStorage, tracker: Tracker): Promise<s
 }
 
 async function checkVolumes(engine: EngineApi, tracker: Tracker, problems: string[]): Promise<void> {
-  const listed = new Map(engine.listVolumes().map((info) => [info.id, info]));
+  const listed = new Map((await engine.listVolumes()).map((info) => [info.id, info]));
   for (const volume of tracker.volumes.values()) {
     const info = listed.get(volume.id);
     listed.delete(volume.id);
@@ -500,9 +500,9 @@ async function checkVolumes(engine: EngineApi, tracker: Tracker, problems: strin
 
 async function checkSnapshots(engine: EngineApi, tracker: Tracker, problems: string[]): Promise<void> {
   const listed = new Map<number, { volumeId: number; sizeBytes: number; state: string }>();
-  for (const volume of engine.listVolumes()) {
+  for (const volume of (await engine.listVolumes())) {
     if (volume.state !== 'available') continue;
-    for (const info of engine.listSnapshots(volume.id)) listed.set(info.id, info);
+    for (const info of (await engine.listSnapshots(volume.id))) listed.set(info.id, info);
   }
   const reads: Promise<void>[] = [];
   for (const snapshot of tracker.snapshots.values()) {
@@ -547,7 +547,7 @@ async function expectSnapshot(engine: EngineApi, id: number, sizeBytes: number, 
 
 /** The recovered pool must also accept new work: one write, a flush and a clean fsck. */
 async function checkStillWritable(engine: EngineApi, problems: string[]): Promise<void> {
-  const volume = engine.listVolumes().find((info) => info.state === 'available');
+  const volume = (await engine.listVolumes()).find((info) => info.state === 'available');
   if (volume === undefined) return;
   const data = patternBytes(sectorBytes, 99);
   await engine.write(volume.id, 0, data);

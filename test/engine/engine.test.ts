@@ -26,7 +26,7 @@ test('a snapshot keeps its data while the volume is overwritten, trimmed and rev
   const live = await engine.read({ volumeId: volume.id }, 0, 256 * KiB);
   assert.deepEqual(live.subarray(8 * KiB, 18 * KiB), pattern(10 * KiB, 2));
   assert.ok(live.subarray(32 * KiB, 48 * KiB).every((byte) => byte === 0));
-  const diff = engine.diff({ snapshotId: snapshot.id }, { volumeId: volume.id });
+  const diff = (await engine.diff({ snapshotId: snapshot.id }, { volumeId: volume.id }));
   // The write touched chunks 0 and 1, the trim chunk 2.
   assert.deepEqual(diff, [{ offsetBytes: 0, lengthBytes: 48 * KiB }]);
   await engine.revert(volume.id, snapshot.id);
@@ -51,16 +51,16 @@ test('clones, deletes and flatten keep every view intact and free exclusive spac
   await engine.write(volume.id, 0, pattern(8 * KiB, 5));
   const later = await engine.createSnapshot(volume.id);
   await engine.write(volume.id, 0, pattern(8 * KiB, 6));
-  assert.equal(engine.exclusiveBytes(later.id), 8 * KiB);
-  const before = engine.info().chunksAllocated;
+  assert.equal((await engine.exclusiveBytes(later.id)), 8 * KiB);
+  const before = (await engine.info()).chunksAllocated;
   await engine.deleteSnapshot(later.id).done;
   await engine.flush();
-  assert.equal(engine.info().chunksAllocated, before - 2);
+  assert.equal((await engine.info()).chunksAllocated, before - 2);
   await engine.deleteSnapshot(base.id).done;
   const expected = Buffer.concat([pattern(64 * KiB, 3), Buffer.alloc(64 * KiB)]);
   pattern(4 * KiB, 4).copy(expected, 4 * KiB);
   assert.deepEqual(await engine.read({ volumeId: clone.id }, 0, 128 * KiB), expected);
-  assert.equal(engine.volume(clone.id).originSnapshotId, null);
+  assert.equal((await engine.volume(clone.id)).originSnapshotId, null);
   await engine.deleteVolume(volume.id).done;
   assert.deepEqual(await engine.read({ volumeId: clone.id }, 0, 128 * KiB), expected);
   assert.deepEqual((await engine.fsck()).violations, []);
@@ -93,7 +93,7 @@ test('limits are refused with LIMIT_EXCEEDED or INVALID_ARGUMENT, and nothing is
   await assert.rejects(engine.read({ volumeId: big.id }, 0, limits.requestSizeBytesMax + 1), (e: unknown) => isStrataError(e, 'LIMIT_EXCEEDED'));
   await assert.rejects(engine.write(big.id, limits.volumeSizeBytesMax - 4096, pattern(8192, 1)), (e: unknown) => isStrataError(e, 'OUT_OF_RANGE'));
   await assert.rejects(engine.growVolume(big.id, limits.volumeSizeBytesMax - 4096), (e: unknown) => isStrataError(e, 'INVALID_ARGUMENT'));
-  assert.equal(engine.listVolumes().length, 1);
+  assert.equal((await engine.listVolumes()).length, 1);
   await engine.close();
 });
 
@@ -107,7 +107,7 @@ test('a volume takes at least 10,000 snapshots, reads the oldest at full depth, 
     await engine.createSnapshot(volume.id);
   }
   assert.ok(limits.snapshotsPerVolumeMax >= 10_000);
-  assert.equal(engine.listSnapshots(volume.id).length, limits.snapshotsPerVolumeMax);
+  assert.equal((await engine.listSnapshots(volume.id)).length, limits.snapshotsPerVolumeMax);
   await assert.rejects(engine.createSnapshot(volume.id), (e: unknown) => isStrataError(e, 'LIMIT_EXCEEDED'));
   assert.deepEqual(await engine.read({ snapshotId: first.id }, 0, 4096), pattern(4096, 1));
   await engine.close();
@@ -127,6 +127,6 @@ test('deleting a clone while it is being flattened leaks nothing', async () => {
   await engine.flush();
   const report = await engine.fsck();
   assert.deepEqual(report.violations, []);
-  assert.equal(engine.listVolumes().length, 1);
+  assert.equal((await engine.listVolumes()).length, 1);
   await engine.close();
 });

@@ -253,7 +253,7 @@ class ModelRun {
     if (snapshotId === null) return;
     const snapshotSize = this.model.sizeOf({ snapshotId });
     const requested = extraSectors === null ? undefined : snapshotSize + extraSectors * sectorBytes;
-    const origin = this.engine.volume(this.model.volumeOfSnapshot(snapshotId));
+    const origin = (await this.engine.volume(this.model.volumeOfSnapshot(snapshotId)));
     const allowed: ErrorCode[] = origin.cloneDepth + 1 > limits.cloneDepthMax ? ['BUSY', 'LIMIT_EXCEEDED'] : ['BUSY'];
     let volumeId = -1;
     let sizeBytes = -1;
@@ -269,20 +269,24 @@ class ModelRun {
   private async deleteSnapshot(snapshotPick: number, wait: boolean): Promise<void> {
     const snapshotId = this.pickSnapshot(snapshotPick);
     if (snapshotId === null) return;
-    const hasClone = this.model.volumeIds().some((id) => this.engine.volume(id).originSnapshotId === snapshotId);
+    let hasClone = false;
+    for (const id of this.model.volumeIds()) if ((await this.engine.volume(id)).originSnapshotId === snapshotId) hasClone = true;
     const allowed: ErrorCode[] = hasClone ? ['BUSY', 'CONFLICT'] : ['BUSY'];
     const alone = wait && this.pendingJobs.length === 0 && this.engine.jobs().length === 0;
-    const exclusiveBytes = this.engine.exclusiveBytes(snapshotId);
+    const exclusiveBytes = (await this.engine.exclusiveBytes(snapshotId));
     // Pending chunks count as free here: overwrite log slots pass through pending between commits.
-    const reusable = () => this.engine.info().chunksFree + this.engine.info().chunksPending;
-    const freeBefore = reusable();
+    const reusable = async () => {
+      const info = await this.engine.info();
+      return info.chunksFree + info.chunksPending;
+    };
+    const freeBefore = await reusable();
     await this.startJob('deleteSnapshot', allowed, wait, () => this.engine.deleteSnapshot(snapshotId), () =>
       this.model.deleteSnapshot(snapshotId),
     );
     if (!alone || this.model.hasSnapshot(snapshotId) || this.engine.jobs().length > 0) return;
     // What exclusiveBytes promised must come back to the pool once the deletion is durable.
     await this.engine.flush();
-    const freedBytes = (reusable() - freeBefore) * this.chunkSizeBytes;
+    const freedBytes = ((await reusable()) - freeBefore) * this.chunkSizeBytes;
     assert.ok(
       freedBytes >= exclusiveBytes,
       `deleting snapshot ${snapshotId} freed ${freedBytes} bytes, but exclusiveBytes said ${exclusiveBytes}`,
@@ -299,7 +303,7 @@ class ModelRun {
 
   private async flatten(volumePick: number, wait: boolean): Promise<void> {
     const volumeId = this.pickVolume(volumePick);
-    if (volumeId === null || this.engine.volume(volumeId).originSnapshotId === null) return;
+    if (volumeId === null || (await this.engine.volume(volumeId)).originSnapshotId === null) return;
     await this.startJob('flatten', ['BUSY'], wait, () => this.engine.flatten(volumeId), () => undefined);
   }
 
@@ -336,19 +340,19 @@ class ModelRun {
     if (problem !== null) assert.fail(`read ${describeView(view)} [${offsetBytes}, +${lengthBytes}): ${problem}`);
   }
 
-  private checkDiff(volumePick: number, fromPick: number, toPick: number): void {
+  private async checkDiff(volumePick: number, fromPick: number, toPick: number): Promise<void> {
     const volumeId = this.pickVolume(volumePick);
     if (volumeId === null) return;
     const snapshots = this.model.snapshotIds(volumeId).map((snapshotId): ViewRef => ({ snapshotId }));
     const fromChoices: (ViewRef | null)[] = [null, ...snapshots];
     const toChoices: ViewRef[] = [{ volumeId }, ...snapshots];
     count('diff');
-    this.checkOneDiff(fromChoices[fromPick % fromChoices.length], toChoices[toPick % toChoices.length]);
+    await this.checkOneDiff(fromChoices[fromPick % fromChoices.length], toChoices[toPick % toChoices.length]);
   }
 
-  private checkOneDiff(from: ViewRef | null, to: ViewRef): void {
+  private async checkOneDiff(from: ViewRef | null, to: ViewRef): Promise<void> {
     const label = `diff ${describeView(from)} → ${describeView(to)}`;
-    const ranges = this.engine.diff(from, to);
+    const ranges = (await this.engine.diff(from, to));
     const limit = Math.max(this.model.sizeOf(to), from === null ? 0 : this.model.sizeOf(from));
     const problem = rangesProblem(ranges, limit);
     if (problem !== null) assert.fail(`${label}: ${problem}`);
@@ -400,43 +404,43 @@ class ModelRun {
     for (const view of this.model.views()) {
       const label = describeView(view);
       const sizeBytes = this.model.sizeOf(view);
-      const info = 'volumeId' in view ? this.engine.volume(view.volumeId) : this.engine.snapshot(view.snapshotId);
+      const info = 'volumeId' in view ? (await this.engine.volume(view.volumeId)) : (await this.engine.snapshot(view.snapshotId));
       assert.equal(info.sizeBytes, sizeBytes, `${label}: size`);
       assert.equal(info.state, 'available', `${label}: state`);
       const actual = await this.engine.read(view, 0, sizeBytes);
       const mismatch = bytesMismatch(actual, this.model.contentOf(view));
       if (mismatch !== null) assert.fail(`${label}: ${mismatch}`);
-      const extents = this.engine.blockStatus(view, 0, sizeBytes);
+      const extents = (await this.engine.blockStatus(view, 0, sizeBytes));
       const extentProblem = extentsProblem(extents, 0, sizeBytes, (o, l) => this.model.firstNonZero(view, o, l));
       if (extentProblem !== null) assert.fail(`${label}: block status: ${extentProblem}`);
-      this.checkOneDiff(null, view);
-      this.checkSpace(view);
+      await this.checkOneDiff(null, view);
+      await this.checkSpace(view);
     }
-    this.checkListings();
+    await this.checkListings();
   }
 
-  private checkSpace(view: ViewRef): void {
+  private async checkSpace(view: ViewRef): Promise<void> {
     const chunk = this.chunkSizeBytes;
     const sane = (bytes: number) => Number.isSafeInteger(bytes) && bytes >= 0 && bytes % chunk === 0;
     if ('volumeId' in view) {
-      const allocated = this.engine.allocatedBytes(view.volumeId);
+      const allocated = (await this.engine.allocatedBytes(view.volumeId));
       assert.ok(sane(allocated), `volume ${view.volumeId}: allocatedBytes ${allocated}`);
       return;
     }
-    const exclusive = this.engine.exclusiveBytes(view.snapshotId);
+    const exclusive = (await this.engine.exclusiveBytes(view.snapshotId));
     assert.ok(sane(exclusive), `snapshot ${view.snapshotId}: exclusiveBytes ${exclusive}`);
-    const allocated = this.engine.allocatedBytes(this.model.volumeOfSnapshot(view.snapshotId));
+    const allocated = (await this.engine.allocatedBytes(this.model.volumeOfSnapshot(view.snapshotId)));
     assert.ok(exclusive <= allocated, `snapshot ${view.snapshotId}: exclusiveBytes ${exclusive} > its volume's allocatedBytes ${allocated}`);
   }
 
-  private checkListings(): void {
-    const listed = this.engine.listVolumes().filter((v) => v.state === 'available').map((v) => v.id);
+  private async checkListings(): Promise<void> {
+    const listed = (await this.engine.listVolumes()).filter((v) => v.state === 'available').map((v) => v.id);
     assert.deepEqual(listed.sort(byNumber), this.model.volumeIds().sort(byNumber), 'listVolumes (available)');
     for (const volumeId of this.model.volumeIds()) {
-      const snapshots = this.engine.listSnapshots(volumeId).filter((s) => s.state === 'available').map((s) => s.id);
+      const snapshots = (await this.engine.listSnapshots(volumeId)).filter((s) => s.state === 'available').map((s) => s.id);
       assert.deepEqual(snapshots.sort(byNumber), this.model.snapshotIds(volumeId).sort(byNumber), `listSnapshots(${volumeId})`);
     }
-    assert.equal(this.engine.info().chunkSizeBytes, this.chunkSizeBytes, 'info().chunkSizeBytes');
+    assert.equal((await this.engine.info()).chunkSizeBytes, this.chunkSizeBytes, 'info().chunkSizeBytes');
   }
 
   private pickVolume(index: number): number | null {
