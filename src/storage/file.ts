@@ -166,17 +166,59 @@ class SpaceGuard {
   }
 }
 
+/**
+ * Which changes of one file a sync has made durable. A sync is skipped when no write or
+ * truncate has ended since the last sync that completed (a snapshot's commit often has no data
+ * to sync), and joins a sync already running when that one covers every change ended so far.
+ * The contract holds either way: a change is durable once a sync called after it ended resolves.
+ * Failed writes count as changes: they may have changed bytes.
+ */
+export class SyncCoverage {
+  private changes = 0;
+  private durableChanges = 0;
+  private running: { upTo: number; done: Promise<void> } | null = null;
+
+  constructor(private readonly syncNow: () => Promise<void>) {}
+
+  changed(): void {
+    this.changes++;
+  }
+
+  async sync(): Promise<void> {
+    const upTo = this.changes;
+    if (upTo <= this.durableChanges) return;
+    if (this.running !== null && this.running.upTo >= upTo) return this.running.done;
+    const done = this.syncNow().then(() => {
+      this.durableChanges = Math.max(this.durableChanges, upTo);
+    });
+    this.running = { upTo, done };
+    try {
+      await done;
+    } finally {
+      if (this.running?.done === done) this.running = null;
+    }
+  }
+}
+
 class FileStorageFile implements StorageFile {
   readonly name: string;
   private readonly path: string;
   private readonly handle: FileHandle;
   private readonly guard: SpaceGuard | null;
+  private readonly coverage: SyncCoverage;
 
   constructor(name: string, path: string, handle: FileHandle, guard: SpaceGuard | null) {
     this.name = name;
     this.path = path;
     this.handle = handle;
     this.guard = guard;
+    this.coverage = new SyncCoverage(async () => {
+      try {
+        await handle.datasync();
+      } catch (error) {
+        throw ioError(`cannot sync ${path}`, error, { noSpaceAsIo: true });
+      }
+    });
   }
 
   async read(buffer: Uint8Array, bufferOffset: number, length: number, offset: number): Promise<number> {
@@ -220,15 +262,14 @@ class FileStorageFile implements StorageFile {
       }
     } catch (error) {
       throw ioError(`cannot write ${this.path} at ${offset + done}`, error);
+    } finally {
+      this.coverage.changed();
     }
   }
 
-  async sync(): Promise<void> {
-    try {
-      await this.handle.datasync();
-    } catch (error) {
-      throw ioError(`cannot sync ${this.path}`, error, { noSpaceAsIo: true });
-    }
+  /** See `SyncCoverage`: a commit with no data written since the last sync costs no system call. */
+  sync(): Promise<void> {
+    return this.coverage.sync();
   }
 
   async sizeBytes(): Promise<number> {
@@ -245,6 +286,8 @@ class FileStorageFile implements StorageFile {
       await this.handle.truncate(sizeBytes);
     } catch (error) {
       throw ioError(`cannot truncate ${this.path} to ${sizeBytes}`, error);
+    } finally {
+      this.coverage.changed();
     }
   }
 

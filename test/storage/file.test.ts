@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isStrataError } from '../../src/lib/errors.js';
-import { FileStorage } from '../../src/storage/file.js';
+import { FileStorage, SyncCoverage } from '../../src/storage/file.js';
 
 describe('FileStorage', () => {
   let root: string;
@@ -103,5 +103,74 @@ describe('FileStorage', () => {
     const again = await roomy.open('data', { create: false });
     await again.write(new Uint8Array(4096), 0);
     await again.close();
+  });
+});
+
+describe('SyncCoverage (which syncs reach the disk)', () => {
+  /** A sync function whose calls the test finishes by hand. */
+  const controlled = () => {
+    const calls: Array<() => void> = [];
+    const syncNow = () => new Promise<void>((resolve) => calls.push(resolve));
+    return { calls, coverage: new SyncCoverage(syncNow) };
+  };
+
+  it('skips the system call when nothing changed since the last completed sync', async () => {
+    const { calls, coverage } = controlled();
+    await coverage.sync();
+    assert.equal(calls.length, 0, 'a sync with no change called the system');
+    coverage.changed();
+    const first = coverage.sync();
+    assert.equal(calls.length, 1);
+    calls[0]();
+    await first;
+    await coverage.sync();
+    assert.equal(calls.length, 1, 'a second sync with no new change called the system again');
+  });
+
+  it('a change made while a sync runs gets a sync of its own: the running one does not cover it', async () => {
+    const { calls, coverage } = controlled();
+    coverage.changed();
+    const first = coverage.sync();
+    coverage.changed();
+    let secondDone = false;
+    const second = coverage.sync().then(() => {
+      secondDone = true;
+    });
+    assert.equal(calls.length, 2, 'the second change did not get its own sync');
+    calls[0]();
+    await first;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(secondDone, false, 'the second sync resolved before its system call did');
+    calls[1]();
+    await second;
+  });
+
+  it('a sync called while a covering sync runs waits for that one instead of resolving at once', async () => {
+    const { calls, coverage } = controlled();
+    coverage.changed();
+    const first = coverage.sync();
+    let joinedDone = false;
+    const joined = coverage.sync().then(() => {
+      joinedDone = true;
+    });
+    assert.equal(calls.length, 1, 'a covered sync called the system again');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(joinedDone, false, 'a joined sync resolved before the running one');
+    calls[0]();
+    await Promise.all([first, joined]);
+  });
+
+  it('a failed sync leaves its changes not durable: the next sync tries again', async () => {
+    let fail = true;
+    let count = 0;
+    const coverage = new SyncCoverage(async () => {
+      count++;
+      if (fail) throw new Error('EIO');
+    });
+    coverage.changed();
+    await assert.rejects(coverage.sync(), /EIO/);
+    fail = false;
+    await coverage.sync();
+    assert.equal(count, 2, 'the sync after a failure was skipped');
   });
 });
