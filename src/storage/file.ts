@@ -134,6 +134,7 @@ export class FileStorage implements Storage {
 class SpaceGuard {
   private budgetBytes = 0;
   private checkedAtMs = -Infinity;
+  private refreshing: Promise<void> | null = null;
 
   constructor(
     private readonly dirPath: string,
@@ -151,6 +152,19 @@ class SpaceGuard {
   }
 
   private async claimAfterStatfs(bytes: number): Promise<void> {
+    // Claims that arrive while statfs runs wait for its answer instead of asking again: with
+    // many writes in flight, an expired answer would otherwise cost one statfs per write.
+    this.refreshing ??= this.refresh().finally(() => {
+      this.refreshing = null;
+    });
+    await this.refreshing;
+    if (bytes > this.budgetBytes) {
+      throw new StrataError('NO_SPACE', noSpaceMessage, { reserveBytes: this.freeBytesMin });
+    }
+    this.budgetBytes -= bytes;
+  }
+
+  private async refresh(): Promise<void> {
     let free: number;
     try {
       free = await freeBytesOf(this.dirPath);
@@ -159,10 +173,6 @@ class SpaceGuard {
     }
     this.budgetBytes = free - this.freeBytesMin;
     this.checkedAtMs = Date.now();
-    if (bytes > this.budgetBytes) {
-      throw new StrataError('NO_SPACE', noSpaceMessage, { reserveBytes: this.freeBytesMin });
-    }
-    this.budgetBytes -= bytes;
   }
 }
 
