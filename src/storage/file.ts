@@ -22,11 +22,15 @@ import { StrataError } from '../lib/errors.js';
 import type { Storage, StorageFile } from './types.js';
 
 /**
- * Reads and writes up to this size are issued inline (pread/pwrite on the calling thread)
- * rather than through libuv's thread pool: for the small, page-cache-served I/O of a block
- * device the thread-pool round trip costs more than the system call.
+ * I/O up to these sizes is issued inline (pread/pwrite on the calling thread) rather than
+ * through libuv's thread pool: for small, page-cache-served I/O the thread-pool round trip
+ * costs more than the system call. Writes of whole chunks go to the pool: copying them into
+ * the page cache (and the kernel's dirty-page throttling during a long fill) then runs on the
+ * second core instead of the event loop. Measured on a 1 MiB sequential fill through NBD: the
+ * event loop's CPU fell from 3.8–4.1 s to 2.0–2.3 s per GiB, total CPU unchanged.
  */
-const inlineIoBytesMax = 128 * 1024;
+const inlineReadBytesMax = 128 * 1024;
+const inlineWriteBytesMax = 16 * 1024;
 
 const openFlagsExisting = constants.O_RDWR;
 const openFlagsCreate = constants.O_RDWR | constants.O_CREAT;
@@ -236,7 +240,7 @@ class FileStorageFile implements StorageFile {
     assert(Number.isSafeInteger(offset) && offset >= 0, 'read: offset');
     let done = 0;
     try {
-      if (length <= inlineIoBytesMax) {
+      if (length <= inlineReadBytesMax) {
         while (done < length) {
           const bytesRead = readSync(this.handle.fd, buffer, bufferOffset + done, length - done, offset + done);
           if (bytesRead === 0) break;
@@ -262,7 +266,7 @@ class FileStorageFile implements StorageFile {
     if (claim != null) await claim;
     let done = 0;
     try {
-      if (length <= inlineIoBytesMax) {
+      if (length <= inlineWriteBytesMax) {
         while (done < length) done += writeSync(this.handle.fd, data, done, length - done, offset + done);
       } else {
         while (done < length) {
