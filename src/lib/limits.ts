@@ -55,6 +55,8 @@ export const limits = {
 
   /** The control plane's bounds (src/core, src/api). */
   control: {
+    /** Prepared SQLite statements kept for reuse (least recently used beyond this are dropped). */
+    sqliteStatementCacheCountMax: 256,
     tokenLifetimeMs: 12 * 60 * 60 * 1000,
     /** Expired tokens deleted per sweep (one sweep on every token issued and one every `tokenPurgeIntervalMs`). */
     tokenPurgeBatchMax: 500,

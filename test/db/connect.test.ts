@@ -5,12 +5,14 @@
  * on every pooled connection, and a connect timeout against a server that never answers.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { sql } from 'kysely';
+import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { openDatabase, type MetadataDatabase } from '../../src/db/index.js';
+import { withStatementCache } from '../../src/db/connect.js';
 import { limits } from '../../src/lib/limits.js';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../support/databases.js';
 
@@ -101,4 +103,29 @@ test('connecting to a server that never answers fails after the connect timeout 
     for (const socket of sockets) socket.destroy();
     server.close();
   }
+});
+
+describe('SQLite statement cache', () => {
+  it('reuses a statement by its text, drops the least recently used beyond the bound, and never hands out a busy one', () => {
+    const sqlite = new SqliteDatabase(':memory:');
+    const cached = withStatementCache(sqlite, 2);
+    try {
+      cached.prepare('CREATE TABLE t (n INTEGER)').run();
+      cached.prepare('INSERT INTO t VALUES (1), (2), (3)').run();
+      const a = cached.prepare('SELECT n FROM t ORDER BY n');
+      assert.equal(cached.prepare('SELECT n FROM t ORDER BY n'), a, 'the same text was prepared again');
+      const iterating = a.iterate();
+      assert.deepEqual(iterating.next().value, { n: 1 });
+      const whileBusy = cached.prepare('SELECT n FROM t ORDER BY n');
+      assert.notEqual(whileBusy, a, 'a statement still iterating was handed out again');
+      assert.deepEqual(whileBusy.all(), [{ n: 1 }, { n: 2 }, { n: 3 }]);
+      iterating.return?.();
+      cached.prepare('SELECT 1');
+      cached.prepare('SELECT 2');
+      assert.notEqual(cached.prepare('SELECT n FROM t ORDER BY n'), a, 'the least recently used statement was kept beyond the bound');
+    } finally {
+      cached.close();
+    }
+    assert.equal(sqlite.open, false, 'close did not close the database');
+  });
 });
