@@ -165,7 +165,9 @@ async function readSegments(
   const whole = async (): Promise<ReadSegment[]> => [
     { kind: 'data', offsetBytes, data: await readExactly(device, offsetBytes, lengthBytes) },
   ];
-  if (!structured) return whole();
+  // A read no longer than the shortest hole worth sending can only be one run: skip the
+  // allocation lookup (most random reads are this size) and send it as data.
+  if (!structured || lengthBytes <= limits.readHoleBytesMin) return whole();
   const runs = zeroRuns(await device.blockStatus(offsetBytes, lengthBytes), offsetBytes, lengthBytes, limits.readHoleBytesMin);
   if (!runs.some((run) => run.zero) || runs.length > limits.readSegmentCountMax) return whole();
   // Every write completed before this READ arrived is reflected in the block status just taken,
