@@ -4,7 +4,7 @@
  * round, on a volume that is filled first. Prints every figure with its ratio Strata / qemu-nbd
  * and its target, a table, and one JSON line.
  *
- *   npm run bench:nbd                  2 rounds, 8 GiB filled, 10 s fio runs, depth 500
+ *   npm run bench:nbd                  2 rounds, 8 GiB filled, 10 s fio runs, depths 500 and 5000
  *   npm run bench:nbd -- --quick       1 round, 1 GiB filled, 3 s fio runs, depth 100
  *   STRATA_BENCH_GIB=16 STRATA_BENCH_DEPTHS=500,5000 npm run bench:nbd
  *
@@ -32,7 +32,7 @@ const volumeBytes = 1024 * GiB;
 const copyBytes = (quick ? 256 : 1024) * MiB;
 const fioSeconds = quick ? 3 : 10;
 const rounds = Number(process.env.STRATA_BENCH_ROUNDS ?? (quick ? 1 : 2));
-const depths = (process.env.STRATA_BENCH_DEPTHS ?? (quick ? '100' : '500')).split(',').map(Number);
+const depths = (process.env.STRATA_BENCH_DEPTHS ?? (quick ? '100' : '500,5000')).split(',').map(Number);
 const work = mkdtempSync(join(tmpdir(), 'strata-nbd-bench-'));
 
 for (const tool of ['qemu-img', 'qemu-nbd', 'nbdcopy', 'fio']) {
