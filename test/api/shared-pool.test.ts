@@ -271,6 +271,19 @@ describe('several instances of one pool over one PostgreSQL', { skip: postgresSk
     await until("A's export table drops the ended attachment", () => a.exports.resolve(name) === undefined);
   });
 
+  test('a volume grown through one instance is served at its new size by the others', async () => {
+    const [a, b, c] = live;
+    const created = await a.request('POST', '/api/v1/volumes', { token: a.adminToken, body: { name: 'grown', size_bytes: 4 * MiB } });
+    const attached = await b.request('POST', `/api/v1/volumes/${created.body.volume.id}/attachments`, { token: b.adminToken, body: { mode: 'rw' } });
+    assert.equal(attached.status, 201, JSON.stringify(attached.body));
+    const name = new URL(attached.body.attachment.uri as string).pathname.slice(1);
+    await until('every instance serves the attachment', () => [a, c].every((h) => h.exports.resolve(name) !== undefined));
+    const grown = await a.request('PATCH', `/api/v1/volumes/${created.body.volume.id}`, { token: a.adminToken, body: { size_bytes: 8 * MiB } });
+    assert.equal(grown.status, 200, JSON.stringify(grown.body));
+    await until('every instance serves 8 MiB', () => [a, b, c].every((h) => h.exports.resolve(name)?.sizeBytes === 8 * MiB));
+    assert.equal((await b.request('DELETE', `/api/v1/attachments/${attached.body.attachment.id}`, { token: b.adminToken })).status, 204);
+  });
+
   test('start-up reconciliation leaves alone what a live instance is creating, and repairs it once abandoned', async () => {
     const [a] = live;
     const caller = await a.plane.identity.authenticate(a.adminToken);
