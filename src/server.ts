@@ -160,6 +160,8 @@ async function startLocked(config: ServeConfig): Promise<RunningServer> {
     dbKind: database.kind,
     engine,
     poolId: poolIdOf(config.dataDir),
+    // The data directory's lock makes this process the pool's only server.
+    poolAccess: 'exclusive',
     exports,
     nbdBaseUri: () => nbdUrl,
     metrics,

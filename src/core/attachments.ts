@@ -5,6 +5,13 @@
  * metadata database, so they (and their URIs) survive a restart: `restore` re-adds the exports.
  * A volume with a read-write attachment is `in-use`.
  *
+ * Any instance of the pool serves every attachment (C11): `sync` brings this instance's export
+ * table in line with the pool's attachment rows (at start, and every `attachmentSyncIntervalMs`
+ * when other instances share the pool), so an export name works on the NBD address of every
+ * instance, and an attachment ended on one instance disconnects its clients on the others by
+ * the next sync. Creating, ending and syncing run one at a time per instance: each changes the
+ * export table and the set of names this service serves together.
+ *
  * Who sees the capability: the export name (and the URI holding it) is shown to admins and
  * members for every attachment of their project, and to readers only for read-only ones. A
  * reader sees that a read-write attachment exists (id, mode, volume, time) but its `exportName`
@@ -36,8 +43,40 @@ export function mayHoldExport(caller: Caller, mode: AttachmentMode): boolean {
 }
 export type AttachmentTarget = { volumeId: string } | { snapshotId: string };
 
+/** An attachment row with what serving it needs from its volume or snapshot. */
+interface ServedRow {
+  id: string;
+  export_name: string;
+  mode: AttachmentMode;
+  volume_id: string | null;
+  snapshot_id: string | null;
+  volume_engine_id: number | null;
+  volume_status: string | null;
+  volume_size_bytes: number | null;
+  snapshot_engine_id: number | null;
+  snapshot_status: string | null;
+}
+
+/** The view an attachment serves, or null when its volume or snapshot is gone or going. */
+function servedView(row: ServedRow): ViewRef | null {
+  if (row.volume_id !== null) return row.volume_engine_id != null && row.volume_status !== 'deleting' ? { volumeId: Number(row.volume_engine_id) } : null;
+  if (row.snapshot_id !== null) return row.snapshot_engine_id != null && row.snapshot_status === 'available' ? { snapshotId: Number(row.snapshot_engine_id) } : null;
+  return null;
+}
+
 export class AttachmentService {
+  /** The export names this instance serves for attachments, with their devices. */
+  private readonly served = new Map<string, ViewDevice>();
+  private queue: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly plane: ControlPlane) {}
+
+  /** Runs `work` after every earlier create, end and sync of this instance has finished. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(work);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
 
   private get deps() {
     return this.plane.deps;
@@ -49,7 +88,6 @@ export class AttachmentService {
 
   async create(caller: Caller, target: AttachmentTarget, mode: AttachmentMode): Promise<Attachment> {
     requireWriter(caller);
-    const { db, engine, exports } = this.deps;
     let view: ViewRef;
     if ('snapshotId' in target) {
       if (mode !== 'ro') throw new StrataError('INVALID_ARGUMENT', 'a snapshot can only be attached read-only', { field: 'mode' });
@@ -61,7 +99,13 @@ export class AttachmentService {
       const volume = await this.plane.volumes.row(caller, target.volumeId);
       view = { volumeId: this.plane.volumes.engineId(volume) };
     }
-    const { name } = exports.add(await viewDevice(engine, view, { readOnly: mode === 'ro' }));
+    return this.serial(() => this.add(caller, target, mode, view));
+  }
+
+  private async add(caller: Caller, target: AttachmentTarget, mode: AttachmentMode, view: ViewRef): Promise<Attachment> {
+    const { db, engine, exports } = this.deps;
+    const device = await viewDevice(engine, view, { readOnly: mode === 'ro' });
+    const { name } = exports.add(device);
     const row: AttachmentRow = {
       seq: 0,
       id: newId(),
@@ -90,6 +134,7 @@ export class AttachmentService {
       exports.remove(name);
       throw error;
     }
+    this.served.set(name, device);
     return this.render(caller, row);
   }
 
@@ -118,14 +163,18 @@ export class AttachmentService {
 
   private async end(id: string): Promise<void> {
     const { db, exports } = this.deps;
-    const row = await db.selectFrom('attachments').selectAll().where('id', '=', id).executeTakeFirst();
-    if (row === undefined) return;
-    exports.remove(row.export_name);
-    await db.transaction().execute(async (tx) => {
-      if (row.volume_id !== null) await lockRow(tx, this.deps.dbKind, 'volumes', row.volume_id);
-      await tx.deleteFrom('attachments').where('id', '=', id).execute();
+    const row = await this.serial(async () => {
+      const found = await db.selectFrom('attachments').selectAll().where('id', '=', id).executeTakeFirst();
+      if (found === undefined) return undefined;
+      exports.remove(found.export_name);
+      this.served.delete(found.export_name);
+      await db.transaction().execute(async (tx) => {
+        if (found.volume_id !== null) await lockRow(tx, this.deps.dbKind, 'volumes', found.volume_id);
+        await tx.deleteFrom('attachments').where('id', '=', id).execute();
+      });
+      return found;
     });
-    if (row.volume_id !== null && row.mode === 'rw') await this.settleVolumeStatus(row.volume_id);
+    if (row !== undefined && row.volume_id !== null && row.mode === 'rw') await this.settleVolumeStatus(row.volume_id);
   }
 
   /** Ends every attachment of a volume or snapshot (before deleting it). */
@@ -152,28 +201,78 @@ export class AttachmentService {
     });
   }
 
-  /** Re-adds the exports of this pool's attachments after a restart (same names, same URIs). */
-  async restore(): Promise<number> {
-    const { db, engine, exports } = this.deps;
-    const rows = await db.selectFrom('attachments').selectAll().where('pool_id', '=', this.deps.poolId).execute();
-    let restored = 0;
-    for (const row of rows) {
-      let view: ViewRef | null = null;
-      if (row.volume_id !== null) {
-        const volume = await db.selectFrom('volumes').select(['engine_id', 'status']).where('id', '=', row.volume_id).executeTakeFirst();
-        if (volume?.engine_id != null && volume.status !== 'deleting') view = { volumeId: Number(volume.engine_id) };
-      } else if (row.snapshot_id !== null) {
-        const snapshot = await db.selectFrom('snapshots').select(['engine_id', 'status']).where('id', '=', row.snapshot_id).executeTakeFirst();
-        if (snapshot?.engine_id != null && snapshot.status === 'available') view = { snapshotId: Number(snapshot.engine_id) };
+  /**
+   * Re-adds the exports of this pool's attachments after a restart (same names, same URIs),
+   * deleting the rows of attachments whose volume or snapshot is gone. Returns how many are served.
+   */
+  restore(): Promise<number> {
+    return this.sync({ pruneGone: true });
+  }
+
+  /**
+   * Makes this instance serve exactly the pool's attachments: adds the exports it lacks (with
+   * the recorded names), removes those whose attachment ended (disconnecting their clients),
+   * and tells devices of volumes grown elsewhere their new size. Returns how many are served.
+   */
+  sync(options: { pruneGone?: boolean } = {}): Promise<number> {
+    return this.serial(async () => {
+      const { db, log } = this.deps;
+      const rows: ServedRow[] = await db
+        .selectFrom('attachments')
+        .leftJoin('volumes', 'volumes.id', 'attachments.volume_id')
+        .leftJoin('snapshots', 'snapshots.id', 'attachments.snapshot_id')
+        .select([
+          'attachments.id',
+          'attachments.export_name',
+          'attachments.mode',
+          'attachments.volume_id',
+          'attachments.snapshot_id',
+          'volumes.engine_id as volume_engine_id',
+          'volumes.status as volume_status',
+          'volumes.size_bytes as volume_size_bytes',
+          'snapshots.engine_id as snapshot_engine_id',
+          'snapshots.status as snapshot_status',
+        ])
+        .where('attachments.pool_id', '=', this.deps.poolId)
+        .execute();
+      const wanted = new Set<string>();
+      for (const row of rows) {
+        const view = servedView(row);
+        if (view === null) {
+          if (options.pruneGone === true) await db.deleteFrom('attachments').where('id', '=', row.id).execute();
+          continue;
+        }
+        wanted.add(row.export_name);
+        try {
+          await this.serve(row, view);
+        } catch (error) {
+          log.warn({ err: error, attachment: row.id }, 'an attachment could not be served');
+        }
       }
-      if (view === null) {
-        await db.deleteFrom('attachments').where('id', '=', row.id).execute();
-        continue;
+      for (const name of [...this.served.keys()]) {
+        if (wanted.has(name)) continue;
+        this.deps.exports.remove(name);
+        this.served.delete(name);
       }
-      exports.add(await viewDevice(engine, view, { readOnly: row.mode === 'ro' }), { name: row.export_name });
-      restored++;
+      return this.served.size;
+    });
+  }
+
+  /** Adds one attachment's export if this instance lacks it; grows its device if the volume grew. */
+  private async serve(row: ServedRow, view: ViewRef): Promise<void> {
+    const { engine, exports } = this.deps;
+    const device = this.served.get(row.export_name);
+    if (device !== undefined) {
+      if ('volumeId' in view && row.volume_size_bytes !== null && Number(row.volume_size_bytes) > device.sizeBytes) {
+        // The row grows before the engine does: the engine says what a client may address.
+        device.resize((await engine.volume(view.volumeId)).sizeBytes);
+      }
+      return;
     }
-    return restored;
+    if (exports.resolve(row.export_name) !== undefined) return; // served by another service over the same table
+    const added = await viewDevice(engine, view, { readOnly: row.mode === 'ro' });
+    exports.add(added, { name: row.export_name });
+    this.served.set(row.export_name, added);
   }
 
   /** Tells the devices serving a grown volume its new size, for connections made from now on. */

@@ -30,6 +30,14 @@ export interface CoreDeps {
   engine: EngineApi;
   /** This instance's pool; resources with another pool_id live in another instance. */
   poolId: string;
+  /**
+   * Whether this process holds its pool alone (`exclusive`: the embedded engine, behind the
+   * data directory's lock) or other live instances may serve the same pool id at the same time
+   * (`shared`: a cluster backend). Start-up reconciliation treats everything as abandoned only
+   * for an exclusive pool; in a shared one, only what leases and ages prove abandoned
+   * (ARCHITECTURE.md, C9–C11).
+   */
+  poolAccess: 'exclusive' | 'shared';
   exports: ExportRegistry;
   /** `nbd://HOST:PORT` (`nbds://` when NBD requires TLS), without a trailing slash. */
   nbdBaseUri: () => string;

@@ -3,16 +3,23 @@
  * Edges (native API, dialects, CLI) hold a `ControlPlane` and call its services; nothing above
  * core touches the engine or the database.
  *
- * `start` reconciles the database with the pool after a restart, in this order:
+ * `start` reconciles the database with the pool (reconcile.ts says what counts as abandoned
+ * when other live instances share the pool), in this order:
  * 1. engine volumes and snapshots that no row names (a crash between the engine call and the
  *    row update) are deleted;
  * 2. rows left `creating` that no pending job will finish become `error`;
  * 3. exports of recorded attachments are re-added (same URIs);
- * 4. jobs left queued or running are launched again; each runner is idempotent and moves its
- *    resources out of their transitional status whether it succeeds or fails.
+ * 4. jobs left queued or running are taken over and launched again (all of them when this
+ *    process holds the pool alone, those whose lease expired otherwise); each runner is
+ *    idempotent and moves its resources out of their transitional status whether it succeeds
+ *    or fails.
+ * Then, on timers: job leases are renewed and expired ones taken over; in a shared pool the
+ * export table follows the attachment rows, and abandoned `creating` rows and policy runs are
+ * marked as such.
  */
+import { randomUUID } from 'node:crypto';
 import type { EngineJob } from '../engine/index.js';
-import { isStrataError, StrataError } from '../lib/errors.js';
+import { StrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { AttachmentService } from './attachments.js';
 import type { Caller, CoreDeps } from './context.js';
@@ -23,7 +30,8 @@ import { PolicyService } from './policies.js';
 import { PolicyScheduler } from './policy-scheduler.js';
 import { QuotaService } from './quotas.js';
 import { SnapshotService } from './snapshots.js';
-import { nowIso, transition, transitionAll } from './store.js';
+import { deleteOrphans, markAbandonedCreations } from './reconcile.js';
+import { nowIso } from './store.js';
 import { VolumeService } from './volumes.js';
 
 export interface StartReport {
@@ -32,6 +40,20 @@ export interface StartReport {
   stuckMarkedError: number;
   attachmentsRestored: number;
   jobsResumed: number;
+}
+
+/** The control plane's timers and ages (limits.ts; tests shorten them). */
+export interface PlaneTiming {
+  jobLeaseMs: number;
+  jobLeaseRenewIntervalMs: number;
+  creatingAbandonMs: number;
+  sharedPoolSweepIntervalMs: number;
+  attachmentSyncIntervalMs: number;
+}
+
+function planeTiming(overrides: Partial<PlaneTiming> = {}): PlaneTiming {
+  const { jobLeaseMs, jobLeaseRenewIntervalMs, creatingAbandonMs, sharedPoolSweepIntervalMs, attachmentSyncIntervalMs } = limits.control;
+  return { jobLeaseMs, jobLeaseRenewIntervalMs, creatingAbandonMs, sharedPoolSweepIntervalMs, attachmentSyncIntervalMs, ...overrides };
 }
 
 export class ControlPlane {
@@ -46,16 +68,22 @@ export class ControlPlane {
   /** Not started by `start`: `strata serve` starts it; tests call its `tick` with their own clock. */
   readonly scheduler: PolicyScheduler;
 
-  private tokenPurge: NodeJS.Timeout | null = null;
+  /** This instance, as job and policy-run leases name it: random per start of a process. */
+  readonly instanceId = randomUUID();
+  readonly timing: PlaneTiming;
 
-  /** `options.identity`: see IdentityOptions (tests lower the scrypt cost there). */
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly ticking = new Set<Promise<unknown>>();
+
+  /** `options.identity`: see IdentityOptions (tests lower the scrypt cost there); `options.timing`: see PlaneTiming. */
   constructor(
     readonly deps: CoreDeps,
-    options: { identity?: IdentityOptions } = {},
+    options: { identity?: IdentityOptions; timing?: Partial<PlaneTiming> } = {},
   ) {
+    this.timing = planeTiming(options.timing);
     this.identity = new IdentityService(deps, options.identity);
     this.quotas = new QuotaService(deps);
-    this.jobs = new JobService(deps);
+    this.jobs = new JobService(deps, this.instanceId, { leaseMs: this.timing.jobLeaseMs, renewIntervalMs: this.timing.jobLeaseRenewIntervalMs });
     this.volumes = new VolumeService(this);
     this.snapshots = new SnapshotService(this);
     this.groups = new GroupService(this);
@@ -116,61 +144,50 @@ export class ControlPlane {
       if (volumes > 0) {
         throw new StrataError('CONFLICT', `the pool holds ${volumes} volumes but this metadata database has no record of it; start with the database it was used with`);
       }
-      await db.insertInto('pools').values({ id: poolId, api_url: '', nbd_url: this.deps.nbdBaseUri(), chunk_size_bytes: engine.chunkSizeBytes, created_at: now, seen_at: now }).execute();
+      await db
+        .insertInto('pools')
+        .values({ id: poolId, api_url: '', nbd_url: this.deps.nbdBaseUri(), chunk_size_bytes: engine.chunkSizeBytes, created_at: now, seen_at: now })
+        .onConflict((oc) => oc.column('id').doNothing()) // instances of a shared pool starting at once
+        .execute();
     }
-    const report: StartReport = { orphanVolumesDeleted: 0, orphanSnapshotsDeleted: 0, stuckMarkedError: 0, attachmentsRestored: 0, jobsResumed: 0 };
-
-    const volumeRows = await db.selectFrom('volumes').select(['id', 'engine_id']).where('pool_id', '=', poolId).execute();
-    const snapshotRows = await db.selectFrom('snapshots').select(['id', 'engine_id']).where('pool_id', '=', poolId).execute();
-    const knownVolumes = new Set(volumeRows.filter((r) => r.engine_id !== null).map((r) => Number(r.engine_id)));
-    const knownSnapshots = new Set(snapshotRows.filter((r) => r.engine_id !== null).map((r) => Number(r.engine_id)));
-    const ignore = (error: unknown) => {
-      if (!isStrataError(error)) throw error;
-    };
-    for (const volume of await engine.listVolumes()) {
-      if (!knownVolumes.has(volume.id)) {
-        if (volume.state !== 'deleting') await engine.deleteVolume(volume.id).done.catch(ignore);
-        report.orphanVolumesDeleted++;
-        continue;
-      }
-      for (const snapshot of await engine.listSnapshots(volume.id)) {
-        if (knownSnapshots.has(snapshot.id) || snapshot.state === 'deleting') continue;
-        await engine.deleteSnapshot(snapshot.id).done.catch(ignore);
-        report.orphanSnapshotsDeleted++;
-      }
-    }
-
-    const activeJobs = await db.selectFrom('jobs').select(['kind', 'target_id']).where('pool_id', '=', poolId).where('status', 'in', ['queued', 'running']).execute();
-    const cloningGroups = new Set(activeJobs.filter((j) => j.kind === 'clone-group-snapshot').map((j) => j.target_id));
-    const stuckVolumes = await db.selectFrom('volumes').select(['id', 'group_id']).where('pool_id', '=', poolId).where('status', '=', 'creating').execute();
-    for (const volume of stuckVolumes) {
-      if (volume.group_id !== null && cloningGroups.has(volume.group_id)) continue;
-      await transition(db, 'volumes', volume.id, 'recoverCreating');
-      report.stuckMarkedError++;
-    }
-    const stuckGroupSnapshots = await db
-      .selectFrom('group_snapshots')
-      .select('id')
-      .where('status', '=', 'creating')
-      .where((eb) => eb.exists(eb.selectFrom('snapshots').select('snapshots.id').whereRef('snapshots.group_snapshot_id', '=', 'group_snapshots.id').where('snapshots.pool_id', '=', poolId)))
-      .execute();
-    for (const row of stuckGroupSnapshots) await transition(db, 'group_snapshots', row.id, 'recoverCreating');
-    report.stuckMarkedError += stuckGroupSnapshots.length;
-    report.stuckMarkedError += await transitionAll(db, 'snapshots', 'pool_id', poolId, 'recoverCreating');
-
+    const exclusive = this.deps.poolAccess === 'exclusive';
+    const abandonMs = exclusive ? 0 : this.timing.creatingAbandonMs;
+    const orphans = await deleteOrphans(this.deps, abandonMs);
+    const report: StartReport = { ...orphans, stuckMarkedError: 0, attachmentsRestored: 0, jobsResumed: 0 };
+    report.stuckMarkedError = await markAbandonedCreations(this.deps, abandonMs);
     report.attachmentsRestored = await this.attachments.restore();
-    report.jobsResumed = await this.jobs.recover();
-    this.startTokenPurge();
+    report.jobsResumed = await this.jobs.recover({ anyOwner: exclusive });
+    this.jobs.startLeasing();
+    if (!exclusive) {
+      this.repeat(this.timing.attachmentSyncIntervalMs, 'syncing attachment exports', () => this.attachments.sync());
+      this.repeat(this.timing.sharedPoolSweepIntervalMs, 'marking abandoned creations and policy runs', () => this.sweepSharedPool());
+    }
+    this.repeat(limits.control.tokenPurgeIntervalMs, 'purging expired tokens', () => this.identity.purgeExpiredTokens());
     return report;
   }
 
-  /** Deletes expired tokens every `tokenPurgeIntervalMs`, a bounded batch at a time (issuing a token sweeps too). */
-  private startTokenPurge(): void {
-    if (this.tokenPurge !== null) return;
-    this.tokenPurge = setInterval(() => {
-      this.identity.purgeExpiredTokens().catch((error: unknown) => this.deps.log.warn({ err: error }, 'purging expired tokens failed'));
-    }, limits.control.tokenPurgeIntervalMs);
-    this.tokenPurge.unref();
+  /** In a shared pool: what a dead instance left `creating`, and its unfinished policy runs, end as failed. */
+  async sweepSharedPool(): Promise<void> {
+    await markAbandonedCreations(this.deps, this.timing.creatingAbandonMs);
+    await this.scheduler.failAbandonedRuns();
+  }
+
+  /** Runs `work` every `ms`, never two at once; failures are logged (token purge: a bounded batch per sweep). */
+  private repeat(ms: number, what: string, work: () => Promise<unknown>): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      const tick = work()
+        .catch((error: unknown) => this.deps.log.warn({ err: error }, `${what} failed`))
+        .finally(() => {
+          running = false;
+          this.ticking.delete(tick);
+        });
+      this.ticking.add(tick);
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
   }
 
   /** Records where this instance answers, for operators and other instances sharing the database. */
@@ -179,13 +196,12 @@ export class ControlPlane {
   }
 
   /**
-   * Stops launching jobs and policy runs and purging tokens; running jobs end when the engine
-   * closes and resume on the next start. Resolves when no policy tick is running.
+   * Stops launching jobs and policy runs, renewing leases and the periodic work; running jobs
+   * end when the engine closes and are taken over after (on the next start, or by another
+   * instance of a shared pool). Resolves when no timer's work and no policy tick is running.
    */
-  stop(): Promise<void> {
-    if (this.tokenPurge !== null) clearInterval(this.tokenPurge);
-    this.tokenPurge = null;
-    this.jobs.stop();
-    return this.scheduler.stop();
+  async stop(): Promise<void> {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    await Promise.all([...this.ticking, this.jobs.stop(), this.scheduler.stop()]);
   }
 }

@@ -14,9 +14,13 @@
  *   own snapshots, never one a clone was made from (it is kept back, and the run says why).
  *   Refusals (quota, state) are failures of the run, counted in /metrics.
  *
+ * - A run is leased like a job (C9) to the instance making it, which renews the lease while
+ *   it runs. A run is not resumed: a run whose instance died (its lease expired; at start of a
+ *   pool held alone, any unfinished one) is marked failed, and the next due time runs as usual.
+ *
  * `tick(now)` takes the clock as an argument, so tests drive due times without waiting.
  */
-import type { PolicyRow, VolumeRow } from '../db/index.js';
+import { databaseTime, type PolicyRow, type VolumeRow } from '../db/index.js';
 import { isStrataError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import type { Caller } from './context.js';
@@ -46,13 +50,7 @@ export class PolicyScheduler {
 
   /** Marks runs a previous process left unfinished, then ticks every policyTickMs. */
   async start(): Promise<void> {
-    const result: PolicyRunResult = { ...emptyRunResult(), failures: [{ targetType: 'volume', targetId: '', code: 'INTERNAL', message: 'the service stopped during this run' }] };
-    await this.deps.db
-      .updateTable('policy_runs')
-      .set({ status: 'failed', result: JSON.stringify(result), finished_at: nowIso() })
-      .where('pool_id', '=', this.deps.poolId)
-      .where('status', '=', 'running')
-      .execute();
+    await this.failAbandonedRuns({ anyOwner: this.deps.poolAccess === 'exclusive' });
     this.timer = setInterval(() => {
       if (this.ticking !== null) return; // a slow tick is never overlapped by the next
       this.ticking = this.tick(new Date())
@@ -60,6 +58,27 @@ export class PolicyScheduler {
         .finally(() => (this.ticking = null));
     }, limits.control.policyTickMs);
     this.timer.unref();
+  }
+
+  /**
+   * Marks failed this pool's runs whose instance stopped: those whose lease expired, or with
+   * `anyOwner` every unfinished run another instance holds (a pool this process holds alone).
+   */
+  async failAbandonedRuns(options: { anyOwner?: boolean } = {}): Promise<number> {
+    const { db, dbKind, poolId } = this.deps;
+    const result: PolicyRunResult = { ...emptyRunResult(), failures: [{ targetType: 'volume', targetId: '', code: 'INTERNAL', message: 'the service stopped during this run' }] };
+    const failed = await db
+      .updateTable('policy_runs')
+      .set({ status: 'failed', result: JSON.stringify(result), finished_at: nowIso() })
+      .where('pool_id', '=', poolId)
+      .where('status', '=', 'running')
+      .where((eb) =>
+        options.anyOwner === true
+          ? eb.or([eb('lease_owner', 'is', null), eb('lease_owner', '<>', this.plane.instanceId)])
+          : eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', databaseTime(dbKind))]),
+      )
+      .executeTakeFirst();
+    return Number(failed.numUpdatedRows);
   }
 
   async stop(): Promise<void> {
@@ -102,20 +121,44 @@ export class PolicyScheduler {
     const id = newId();
     const claimed = await this.deps.db
       .insertInto('policy_runs')
-      .values({ id, policy_id: policy.id, project_id: policy.project_id, pool_id: this.deps.poolId, due_at: dueAt, status: 'running', result: '{}', started_at: nowIso(), finished_at: null })
+      .values({
+        id,
+        policy_id: policy.id,
+        project_id: policy.project_id,
+        pool_id: this.deps.poolId,
+        due_at: dueAt,
+        status: 'running',
+        result: '{}',
+        started_at: nowIso(),
+        finished_at: null,
+        lease_owner: this.plane.instanceId,
+        lease_expires_at: this.leaseDeadline(),
+      })
       .onConflict((oc) => oc.columns(['policy_id', 'pool_id', 'due_at']).doNothing())
       .returning('id')
       .executeTakeFirst();
     if (claimed === undefined) return null; // another instance or tick has it
     const result = emptyRunResult();
     result.missedDueTimes = missedBetween(schedule, new Date(from), due);
-    await this.execute(policy, dueAt, targets, result);
+    const owned = () => this.deps.db.updateTable('policy_runs').where('id', '=', id).where('lease_owner', '=', this.plane.instanceId).where('status', '=', 'running');
+    const renewal = setInterval(() => {
+      owned().set({ lease_expires_at: this.leaseDeadline() }).execute().catch((error: unknown) => this.deps.log.warn({ err: error, run: id }, 'renewing a policy run lease failed'));
+    }, this.plane.timing.jobLeaseRenewIntervalMs);
+    try {
+      await this.execute(policy, dueAt, targets, result);
+    } finally {
+      clearInterval(renewal);
+    }
     const status = result.failures.length === 0 ? 'succeeded' : 'failed';
-    await this.deps.db.updateTable('policy_runs').set({ status, result: JSON.stringify(result), finished_at: nowIso() }).where('id', '=', id).execute();
+    await owned().set({ status, result: JSON.stringify(result), finished_at: nowIso() }).execute();
     this.deps.metrics.policyRuns.inc({ status });
     for (const failure of result.failures) this.deps.metrics.policyFailures.inc({ code: failure.code ?? 'INTERNAL' });
     const row = await this.deps.db.selectFrom('policy_runs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     return toPolicyRun(row);
+  }
+
+  private leaseDeadline() {
+    return databaseTime(this.deps.dbKind, this.plane.timing.jobLeaseMs);
   }
 
   /** The policy's volumes and groups that live in this instance's pool. */

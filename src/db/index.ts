@@ -2,3 +2,4 @@
 export { openDatabase, parseDatabaseUrl, type Db, type DbTransaction, type MetadataDatabase } from './connect.js';
 export type { DatabaseKind } from './migrations.js';
 export type * from './schema.js';
+export { databaseTime } from './clock.js';

@@ -241,6 +241,21 @@ function snapshotPolicies(kind: DatabaseKind): Migration {
   };
 }
 
+/**
+ * Leases (ARCHITECTURE.md, C9): the instance running a job or a policy run, and until when
+ * (database time, ISO text). Rows from before have none, which counts as expired: the first
+ * instance of their pool to look takes them over.
+ */
+const leases: Migration = {
+  async up(db: Kysely<any>) {
+    for (const table of ['jobs', 'policy_runs']) {
+      await db.schema.alterTable(table).addColumn('lease_owner', 'text').execute();
+      await db.schema.alterTable(table).addColumn('lease_expires_at', 'text').execute();
+    }
+    await db.schema.createIndex('policy_runs_pool_status').on('policy_runs').columns(['pool_id', 'status']).execute();
+  },
+};
+
 export function migrationProvider(kind: DatabaseKind): MigrationProvider {
   return {
     async getMigrations() {
@@ -249,6 +264,7 @@ export function migrationProvider(kind: DatabaseKind): MigrationProvider {
         '0002_dialect_support': dialectSupport,
         '0003_created_by': createdBy,
         '0004_snapshot_policies': snapshotPolicies(kind),
+        '0005_leases': leases,
       };
     },
   };

@@ -161,6 +161,10 @@ export interface JobsTable {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** The instance running it (random per process start); null: nobody yet. */
+  lease_owner: Generated<string | null>;
+  /** Database time until which that instance holds it; null or past: any instance of the pool may take it. */
+  lease_expires_at: Generated<string | null>;
 }
 
 export interface PoliciesTable {
@@ -198,6 +202,9 @@ export interface PolicyRunsTable {
   result: string;
   started_at: string;
   finished_at: string | null;
+  /** As for jobs: the instance making the run, and until when; a run whose lease expired is marked failed. */
+  lease_owner: Generated<string | null>;
+  lease_expires_at: Generated<string | null>;
 }
 
 export interface Database {

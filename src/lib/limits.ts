@@ -93,6 +93,26 @@ export const limits = {
     listScanRowsMax: 100_000,
     /** A job writes its progress to the database at most this often. */
     jobProgressIntervalMs: 250,
+    /**
+     * A job (and a policy run) is leased to the instance running it for this long; that
+     * instance renews the lease every `jobLeaseRenewIntervalMs`. Another instance of the same
+     * pool takes over a queued or running job whose lease has expired (ARCHITECTURE.md, C9).
+     */
+    jobLeaseMs: 15_000,
+    /** How often an instance renews its leases and looks for jobs of its pool whose lease expired. */
+    jobLeaseRenewIntervalMs: 5_000,
+    /** Jobs one look takes over; the rest wait for the next look. */
+    jobTakeoverBatchMax: 100,
+    /**
+     * In a pool several live instances share, a `creating` row, or an engine object that no row
+     * names, counts as abandoned (its creator died) only once it is this old: creations take
+     * one engine call, far below it. Until then reconciliation leaves it alone.
+     */
+    creatingAbandonMs: 5 * 60_000,
+    /** How often an instance of a shared pool marks abandoned `creating` rows and policy runs. */
+    sharedPoolSweepIntervalMs: 30_000,
+    /** How often an instance of a shared pool brings its NBD export table in line with the pool's attachments. */
+    attachmentSyncIntervalMs: 2_000,
     /** Default quotas of a new project; -1 is unlimited. */
     quotaVolumesDefault: 1000,
     quotaSnapshotsDefault: 100_000,

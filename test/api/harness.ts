@@ -10,7 +10,8 @@ import { type AppOptions, buildApp, type HttpBounds } from '../../src/api/app.js
 import type { DialectSettings } from '../../src/api/dialects/shared.js';
 import { CoreMetrics } from '../../src/core/metrics.js';
 import type { IdentityOptions } from '../../src/core/identity.js';
-import { ControlPlane } from '../../src/core/plane.js';
+import type { CoreDeps } from '../../src/core/context.js';
+import { ControlPlane, type PlaneTiming } from '../../src/core/plane.js';
 import { openDatabase, type MetadataDatabase } from '../../src/db/index.js';
 import { createPool, type Engine } from '../../src/engine/index.js';
 import { ExportTable } from '../../src/nbd/index.js';
@@ -59,24 +60,34 @@ export async function createHarness(
     identity?: IdentityOptions;
     /** The app's logger (e.g. a stream to capture log lines); silent by default. */
     logger?: AppOptions['logger'];
+    /**
+     * Serve this pool (another harness's engine and pool id) as a second instance of a shared
+     * pool: the engine is not closed on close, and the plane runs with `poolAccess: 'shared'`.
+     */
+    sharedPool?: { engine: Engine; poolId: string };
+    /** The plane's lease, sweep and sync timing (tests shorten it). */
+    timing?: Partial<PlaneTiming>;
+    /** Default `exclusive`, or `shared` when `sharedPool` is given. */
+    poolAccess?: CoreDeps['poolAccess'];
   } = {},
 ): Promise<Harness> {
   const testDb: TestDatabase = options.sharedDatabase ?? (await createTestDatabase(kind));
   const database = await openDatabase(testDb.url);
-  const engine = await createPool(new MemoryStorage(), { chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024 });
+  const engine = options.sharedPool?.engine ?? (await createPool(new MemoryStorage(), { chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024 }));
   const exports = new ExportTable();
   const plane = new ControlPlane(
     {
       db: database.db,
       dbKind: database.kind,
       engine,
-      poolId: crypto.randomUUID(),
+      poolId: options.sharedPool?.poolId ?? crypto.randomUUID(),
+      poolAccess: options.poolAccess ?? (options.sharedPool === undefined ? 'exclusive' : 'shared'),
       exports,
       nbdBaseUri: () => 'nbd://127.0.0.1:10809',
       metrics: new CoreMetrics({ pool: engine }),
       log: pino({ level: 'silent' }),
     },
-    { identity: { passwordCost: testPasswordCost, ...options.identity } },
+    { identity: { passwordCost: testPasswordCost, ...options.identity }, timing: options.timing },
   );
   await plane.identity.bootstrap(adminPassword);
   await plane.start();
@@ -133,7 +144,7 @@ export async function createHarness(
       await plane.stop();
       await plane.jobs.idle();
       await app.close();
-      await engine.close();
+      if (options.sharedPool === undefined) await engine.close();
       await database.close();
       if (options.sharedDatabase === undefined) await testDb.drop();
     },
