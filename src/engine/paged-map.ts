@@ -231,25 +231,28 @@ export class PagedMap {
 
   /**
    * Makes every change made before the call durable with `meta`, while changes and lookups go
-   * on. Cost: the pages on the paths to the changed keys, never the whole map.
+   * on. Cost: the pages on the paths to the changed keys, never the whole map. When no
+   * checkpoint is running the delta is frozen before this returns, so the checkpoint holds
+   * exactly the changes made before the call; one called while another runs starts after it
+   * and holds everything made until then.
    */
   checkpoint(meta: Buffer = this.store.meta): Promise<void> {
-    const previous = this.checkpointRunning ?? Promise.resolve();
-    const run = previous.then(() => this.runCheckpoint(meta));
-    this.checkpointRunning = run.finally(() => {
+    const run = this.checkpointRunning === null ? this.runCheckpoint(meta) : this.checkpointRunning.catch(() => undefined).then(() => this.runCheckpoint(meta));
+    const tracked: Promise<void> = run.finally(() => {
       if (this.checkpointRunning === tracked) this.checkpointRunning = null;
     });
-    const tracked = this.checkpointRunning;
+    tracked.catch(() => undefined);
+    this.checkpointRunning = tracked;
     return run;
   }
 
   private async runCheckpoint(meta: Buffer): Promise<void> {
-    // Pages the last checkpoint released may be handed out now: wait for lookups still on older roots.
-    await this.drain(this.retired);
-    this.retired = null;
     const frozen = this.active;
     this.frozen = frozen;
     this.active = newDelta();
+    // Pages the last checkpoint released may be handed out now: wait for lookups still on older roots.
+    await this.drain(this.retired);
+    this.retired = null;
     const chunkChanges: TreeChange[] = [];
     for (const [key, entry] of frozen.chunks.entries()) {
       chunkChanges.push({ key: Buffer.from(key, 'latin1'), value: entry === null ? null : this.encodeValue(entry) });
@@ -259,11 +262,20 @@ export class PagedMap {
     for (const [key, present] of frozen.generations.entries()) {
       generationChanges.push({ key: Buffer.from(key, 'latin1'), value: present ? empty : null });
     }
-    const roots = [
-      await this.chunkTree.merge(this.base.roots[0], chunkChanges),
-      await this.generationTree.merge(this.base.roots[1], generationChanges),
-    ];
-    await this.store.commit(roots, meta);
+    let roots: number[];
+    try {
+      roots = [
+        await this.chunkTree.merge(this.base.roots[0], chunkChanges),
+        await this.generationTree.merge(this.base.roots[1], generationChanges),
+      ];
+      await this.store.commit(roots, meta);
+    } catch (error) {
+      // The frozen changes go back under the newer ones, for whoever retries.
+      for (const [key, entry] of frozen.chunks.entries()) if (!this.active.chunks.has(key)) this.active.chunks.set(key, entry);
+      for (const [key, present] of frozen.generations.entries()) if (!this.active.generations.has(key)) this.active.generations.set(key, present);
+      this.frozen = null;
+      throw error;
+    }
     this.retired = this.base;
     this.base = { roots, readers: 0, drained: null };
     this.frozen = null;
