@@ -17,11 +17,19 @@ import { assert } from '../lib/assert.js';
 import { pageCount, pageHeaderBytes, pageKind, pageKindOf } from './layout.js';
 import type { PageStore } from './page-store.js';
 
-export interface TreeChange {
-  key: Buffer;
-  /** null: remove the key. */
-  value: Buffer | null;
+/** Sorted, distinct-key changes packed in three arrays (one allocation each, whatever the count). */
+export interface ChangeBatch {
+  count: number;
+  /** count × keyBytes, ascending. */
+  keys: Buffer;
+  /** count × valueBytes (the value of a removal is ignored). */
+  values: Buffer;
+  /** 1: put the value; 0: remove the key. */
+  present: Uint8Array;
 }
+
+/** How long a merge runs before it lets other work in (timers, sockets, writes). */
+const sliceMs = 2;
 
 interface Piece {
   firstKey: Buffer;
@@ -101,13 +109,17 @@ export class PageTree {
   }
 
   /**
-   * Applies sorted, distinct-key `changes` by copy-on-write; returns the new root (0: empty).
-   * Only the pages on the paths to touched leaves are written; the pages they replace are released.
+   * Applies a sorted, distinct-key batch by copy-on-write; returns the new root (0: empty).
+   * Only the pages on the paths to touched leaves are written; the pages they replace are
+   * released. Yields to the event loop every `sliceMs`, so lookups and writes go on meanwhile.
    */
-  async merge(root: number, changes: readonly TreeChange[]): Promise<number> {
-    for (let i = 1; i < changes.length; i++) assert(changes[i - 1].key.compare(changes[i].key) < 0, 'map changes not sorted');
-    if (changes.length === 0) return root;
-    let pieces = root === 0 ? await this.writeLeaves(this.mergeLeafEntries(null, changes, 0, changes.length)) : await this.mergeInto(root, changes, 0, changes.length);
+  async merge(root: number, batch: ChangeBatch): Promise<number> {
+    const { keys, count } = batch;
+    const k = this.keyBytes;
+    for (let i = 1; i < count; i++) assert(keys.compare(keys, i * k, i * k + k, (i - 1) * k, i * k) < 0, 'map changes not sorted');
+    if (count === 0) return root;
+    this.sliceStart = performance.now();
+    let pieces = root === 0 ? await this.mergeLeaf(null, batch, 0, count) : await this.mergeInto(root, batch, 0, count);
     while (pieces.length > 1) pieces = await this.writeInternals(pieces);
     if (pieces.length === 0) return 0;
     let newRoot = pieces[0].page;
@@ -120,11 +132,20 @@ export class PageTree {
     }
   }
 
-  private async mergeInto(pageNumber: number, changes: readonly TreeChange[], low: number, high: number): Promise<Piece[]> {
+  private sliceStart = 0;
+
+  private async pace(): Promise<void> {
+    if (performance.now() - this.sliceStart < sliceMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.sliceStart = performance.now();
+  }
+
+  private async mergeInto(pageNumber: number, batch: ChangeBatch, low: number, high: number): Promise<Piece[]> {
     const page = await this.store.read(pageNumber);
     const count = pageCount(page);
     this.store.release(pageNumber);
-    if (pageKindOf(page) === pageKind.leaf) return this.writeLeaves(this.mergeLeafEntries(page, changes, low, high));
+    if (pageKindOf(page) === pageKind.leaf) return this.mergeLeaf(page, batch, low, high);
+    const k = this.keyBytes;
     const out: Piece[] = [];
     let next = low;
     for (let index = 0; index < count; index++) {
@@ -132,54 +153,75 @@ export class PageTree {
       if (index + 1 < count) {
         const at = pageHeaderBytes + (index + 1) * this.internalStride;
         end = next;
-        while (end < high && changes[end].key.compare(page, at, at + this.keyBytes) < 0) end++;
+        while (end < high && batch.keys.compare(page, at, at + k, end * k, end * k + k) < 0) end++;
       }
       const at = pageHeaderBytes + index * this.internalStride;
-      if (end > next) out.push(...(await this.mergeInto(this.child(page, index), changes, next, end)));
-      else out.push({ firstKey: page.subarray(at, at + this.keyBytes), page: this.child(page, index) });
+      if (end > next) out.push(...(await this.mergeInto(this.child(page, index), batch, next, end)));
+      else out.push({ firstKey: page.subarray(at, at + k), page: this.child(page, index) });
       next = end;
     }
     return this.writeInternals(out);
   }
 
-  /** A leaf's entries (or none) merged with changes[low, high): [key, value] pairs, ascending. */
-  private mergeLeafEntries(page: Buffer | null, changes: readonly TreeChange[], low: number, high: number): Buffer[][] {
-    const merged: Buffer[][] = [];
+  /** A leaf (or none) merged with batch[low, high): counted first, then copied straight into new pages. */
+  private async mergeLeaf(page: Buffer | null, batch: ChangeBatch, low: number, high: number): Promise<Piece[]> {
+    const runs = split(this.walkLeafMerge(page, batch, low, high, null), this.leafCapacity);
+    const pages = runs.map(() => this.store.blank());
+    let run = 0;
+    let inRun = 0;
+    const k = this.keyBytes;
+    this.walkLeafMerge(page, batch, low, high, (keySource, keyAt, valueSource, valueAt) => {
+      while (inRun >= runs[run][1] - runs[run][0]) {
+        run++;
+        inRun = 0;
+      }
+      const at = pageHeaderBytes + inRun * this.leafStride;
+      keySource.copy(pages[run], at, keyAt, keyAt + k);
+      valueSource.copy(pages[run], at + k, valueAt, valueAt + this.valueBytes);
+      inRun++;
+    });
+    const pieces: Piece[] = [];
+    for (let i = 0; i < pages.length; i++) {
+      const pageNumber = this.store.allocate();
+      await this.store.write(pageNumber, pages[i], pageKind.leaf, runs[i][1] - runs[i][0]);
+      pieces.push({ firstKey: pages[i].subarray(pageHeaderBytes, pageHeaderBytes + k), page: pageNumber });
+      await this.pace();
+    }
+    return pieces;
+  }
+
+  /** Walks a leaf's entries merged with batch[low, high) in key order; returns how many remain. */
+  private walkLeafMerge(
+    page: Buffer | null,
+    batch: ChangeBatch,
+    low: number,
+    high: number,
+    emit: ((keySource: Buffer, keyAt: number, valueSource: Buffer, valueAt: number) => void) | null,
+  ): number {
+    const k = this.keyBytes;
+    const v = this.valueBytes;
     const count = page === null ? 0 : pageCount(page);
+    let emitted = 0;
     let index = 0;
     let next = low;
     while (index < count || next < high) {
       const at = pageHeaderBytes + index * this.leafStride;
-      const order = index >= count ? 1 : next >= high ? -1 : changes[next].key.compare(page!, at, at + this.keyBytes) > 0 ? -1 : changes[next].key.compare(page!, at, at + this.keyBytes) < 0 ? 1 : 0;
-      if (order < 0) {
-        merged.push([page!.subarray(at, at + this.keyBytes), page!.subarray(at + this.keyBytes, at + this.leafStride)]);
+      // > 0: the leaf's key comes first; < 0: the change's; 0: the change replaces the entry.
+      const order = index >= count ? -1 : next >= high ? 1 : batch.keys.compare(page!, at, at + k, next * k, next * k + k);
+      if (order > 0) {
+        emit?.(page!, at, page!, at + k);
+        emitted++;
         index++;
         continue;
       }
-      const change = changes[next++];
       if (order === 0) index++;
-      if (change.value !== null) {
-        assert(change.key.length === this.keyBytes && change.value.length === this.valueBytes, 'map change of the wrong size');
-        merged.push([change.key, change.value]);
+      if (batch.present[next] === 1) {
+        emit?.(batch.keys, next * k, batch.values, next * v);
+        emitted++;
       }
+      next++;
     }
-    return merged;
-  }
-
-  private async writeLeaves(entries: Buffer[][]): Promise<Piece[]> {
-    const pieces: Piece[] = [];
-    for (const [start, end] of split(entries.length, this.leafCapacity)) {
-      const page = this.store.blank();
-      for (let i = start; i < end; i++) {
-        const at = pageHeaderBytes + (i - start) * this.leafStride;
-        entries[i][0].copy(page, at);
-        entries[i][1].copy(page, at + this.keyBytes);
-      }
-      const pageNumber = this.store.allocate();
-      await this.store.write(pageNumber, page, pageKind.leaf, end - start);
-      pieces.push({ firstKey: page.subarray(pageHeaderBytes, pageHeaderBytes + this.keyBytes), page: pageNumber });
-    }
-    return pieces;
+    return emitted;
   }
 
   private async writeInternals(children: Piece[]): Promise<Piece[]> {
@@ -194,6 +236,7 @@ export class PageTree {
       const pageNumber = this.store.allocate();
       await this.store.write(pageNumber, page, pageKind.internal, end - start);
       pieces.push({ firstKey: page.subarray(pageHeaderBytes, pageHeaderBytes + this.keyBytes), page: pageNumber });
+      await this.pace();
     }
     return pieces;
   }

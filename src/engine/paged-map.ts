@@ -20,7 +20,7 @@ import { limits } from '../lib/limits.js';
 import type { Storage } from '../storage/types.js';
 import { tombstoneSlot } from './layout.js';
 import { PageStore, type PageStoreOptions } from './page-store.js';
-import { PageTree, type TreeChange } from './page-tree.js';
+import { PageTree, type ChangeBatch } from './page-tree.js';
 
 const BTree = sortedBtree.default;
 type BTreeOf<K, V> = sortedBtree.default<K, V>;
@@ -253,15 +253,11 @@ export class PagedMap {
     // Pages the last checkpoint released may be handed out now: wait for lookups still on older roots.
     await this.drain(this.retired);
     this.retired = null;
-    const chunkChanges: TreeChange[] = [];
-    for (const [key, entry] of frozen.chunks.entries()) {
-      chunkChanges.push({ key: Buffer.from(key, 'latin1'), value: entry === null ? null : this.encodeValue(entry) });
-    }
-    const generationChanges: TreeChange[] = [];
-    const empty = Buffer.alloc(0);
-    for (const [key, present] of frozen.generations.entries()) {
-      generationChanges.push({ key: Buffer.from(key, 'latin1'), value: present ? empty : null });
-    }
+    const chunkChanges = await this.pack(frozen.chunks, this.chunkTree.valueBytes, (entry, values, at) => {
+      if (entry !== null) this.encodeValue(entry, values, at);
+      return entry !== null;
+    });
+    const generationChanges = await this.pack(frozen.generations, 0, (present) => present);
     let roots: number[];
     try {
       roots = [
@@ -314,11 +310,22 @@ export class PagedMap {
     return bestText === undefined ? undefined : { key: Buffer.from(bestText, 'latin1'), entry: bestEntry };
   }
 
-  private encodeValue(entry: MapEntry): Buffer {
-    const value = Buffer.alloc(this.chunkTree.valueBytes);
-    value.writeUIntBE(entry.slot, 0, 6);
-    if (entry.checksums !== null) for (let i = 0; i < entry.checksums.length; i++) value.writeUInt32LE(entry.checksums[i], 6 + 4 * i);
-    return value;
+  private encodeValue(entry: MapEntry, values: Buffer, at: number): void {
+    values.writeUIntBE(entry.slot, at, 6);
+    if (entry.checksums !== null) for (let i = 0; i < entry.checksums.length; i++) values.writeUInt32LE(entry.checksums[i], at + 6 + 4 * i);
+  }
+
+  /** A delta packed for a merge, yielding to the event loop every few thousand entries. */
+  private async pack<V>(delta: BTreeOf<string, V>, valueBytes: number, encode: (value: V, values: Buffer, at: number) => boolean): Promise<ChangeBatch> {
+    const count = delta.size;
+    const batch: ChangeBatch = { count, keys: Buffer.allocUnsafe(count * mapKeyBytes), values: Buffer.alloc(count * valueBytes), present: new Uint8Array(count) };
+    let index = 0;
+    for (const [key, value] of delta.entries()) {
+      batch.keys.write(key, index * mapKeyBytes, mapKeyBytes, 'latin1');
+      batch.present[index] = encode(value, batch.values, index * valueBytes) ? 1 : 0;
+      if (++index % 4096 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return batch;
   }
 
   decodeValue(key: Buffer, value: Buffer): MapEntry {
