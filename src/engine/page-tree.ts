@@ -167,18 +167,35 @@ export class PageTree {
   private async mergeLeaf(page: Buffer | null, batch: ChangeBatch, low: number, high: number): Promise<Piece[]> {
     const runs = split(this.walkLeafMerge(page, batch, low, high, null), this.leafCapacity);
     const pages = runs.map(() => this.store.blank());
+    const k = this.keyBytes;
+    const stride = this.leafStride;
     let run = 0;
     let inRun = 0;
-    const k = this.keyBytes;
-    this.walkLeafMerge(page, batch, low, high, (keySource, keyAt, valueSource, valueAt) => {
+    const room = () => {
       while (inRun >= runs[run][1] - runs[run][0]) {
         run++;
         inRun = 0;
       }
-      const at = pageHeaderBytes + inRun * this.leafStride;
-      keySource.copy(pages[run], at, keyAt, keyAt + k);
-      valueSource.copy(pages[run], at + k, valueAt, valueAt + this.valueBytes);
-      inRun++;
+      return runs[run][1] - runs[run][0] - inRun;
+    };
+    this.walkLeafMerge(page, batch, low, high, {
+      // Untouched entries: one copy per stretch (leaf and new page have the same layout).
+      entries: (first, count) => {
+        while (count > 0) {
+          const take = Math.min(room(), count);
+          page!.copy(pages[run], pageHeaderBytes + inRun * stride, pageHeaderBytes + first * stride, pageHeaderBytes + (first + take) * stride);
+          inRun += take;
+          first += take;
+          count -= take;
+        }
+      },
+      change: (index) => {
+        room();
+        const at = pageHeaderBytes + inRun * stride;
+        batch.keys.copy(pages[run], at, index * k, index * k + k);
+        batch.values.copy(pages[run], at + k, index * this.valueBytes, (index + 1) * this.valueBytes);
+        inRun++;
+      },
     });
     const pieces: Piece[] = [];
     for (let i = 0; i < pages.length; i++) {
@@ -190,36 +207,50 @@ export class PageTree {
     return pieces;
   }
 
-  /** Walks a leaf's entries merged with batch[low, high) in key order; returns how many remain. */
+  /**
+   * Walks a leaf's entries merged with batch[low, high) in key order — stretches of untouched
+   * entries found by binary search, changes one by one — and returns how many entries remain.
+   */
   private walkLeafMerge(
     page: Buffer | null,
     batch: ChangeBatch,
     low: number,
     high: number,
-    emit: ((keySource: Buffer, keyAt: number, valueSource: Buffer, valueAt: number) => void) | null,
+    emit: { entries: (first: number, count: number) => void; change: (index: number) => void } | null,
   ): number {
     const k = this.keyBytes;
-    const v = this.valueBytes;
     const count = page === null ? 0 : pageCount(page);
     let emitted = 0;
     let index = 0;
-    let next = low;
-    while (index < count || next < high) {
-      const at = pageHeaderBytes + index * this.leafStride;
-      // > 0: the leaf's key comes first; < 0: the change's; 0: the change replaces the entry.
-      const order = index >= count ? -1 : next >= high ? 1 : batch.keys.compare(page!, at, at + k, next * k, next * k + k);
-      if (order > 0) {
-        emit?.(page!, at, page!, at + k);
-        emitted++;
-        index++;
-        continue;
+    for (let next = low; next < high; next++) {
+      const keyAt = next * k;
+      let stop = index;
+      if (page !== null) {
+        let top = count;
+        while (stop < top) {
+          const middle = (stop + top) >>> 1;
+          const at = pageHeaderBytes + middle * this.leafStride;
+          if (batch.keys.compare(page, at, at + k, keyAt, keyAt + k) > 0) stop = middle + 1;
+          else top = middle;
+        }
       }
-      if (order === 0) index++;
+      if (stop > index) {
+        emit?.entries(index, stop - index);
+        emitted += stop - index;
+        index = stop;
+      }
+      if (index < count) {
+        const at = pageHeaderBytes + index * this.leafStride;
+        if (batch.keys.compare(page!, at, at + k, keyAt, keyAt + k) === 0) index++;
+      }
       if (batch.present[next] === 1) {
-        emit?.(batch.keys, next * k, batch.values, next * v);
+        emit?.change(next);
         emitted++;
       }
-      next++;
+    }
+    if (index < count) {
+      emit?.entries(index, count - index);
+      emitted += count - index;
     }
     return emitted;
   }
