@@ -7,6 +7,9 @@
  *   checkpoint-0/1  a full image of the metadata at one commit (alternating)
  *   journal-0/1     frames appended after that checkpoint (alternating with it)
  *   data            chunk slots: slot n lives at byte n * chunkSizeBytes
+ *   map-pages       the paged map (page-store.ts): pages 0 and 1 are root records (the valid
+ *                   one with the highest sequence wins), every other page is a tree node or a
+ *                   free-list page carrying its own number and a CRC-32
  */
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { StrataError } from '../lib/errors.js';
@@ -21,6 +24,8 @@ export const fileNames = {
   data: 'data',
   checkpoint: (index: number) => `checkpoint-${index}`,
   journal: (index: number) => `journal-${index}`,
+  /** The paged map: fixed-size pages, two root records then tree and free-list pages. */
+  mapPages: 'map-pages',
 } as const;
 
 export const superblockSlotBytes = 4096;
@@ -295,3 +300,98 @@ export function checkpointChecksumMatches(header: Buffer, parsed: CheckpointHead
 }
 
 export const checkpointHeaderLength = checkpointHeaderBytes;
+
+// ---- map pages (page-store.ts, page-tree.ts) -----------------------------------------------
+
+const pageMagic = 0x5354_5031; // "STP1"
+const rootRecordMagic = 0x5354_5231; // "STR1"
+/** magic u32, CRC-32 u32 (of bytes 8..end), page number u32, kind u8, reserved u8, count u16. */
+export const pageHeaderBytes = 16;
+export const pageKind = { leaf: 1, internal: 2, freeList: 3 } as const;
+export type PageKind = (typeof pageKind)[keyof typeof pageKind];
+
+/** Fills in the header of a page whose body is already in place; returns the page. */
+export function sealPage(page: Buffer, pageNumber: number, kind: PageKind, count: number): Buffer {
+  page.writeUInt32LE(pageMagic, 0);
+  page.writeUInt32LE(pageNumber, 8);
+  page.writeUInt8(kind, 12);
+  page.writeUInt8(0, 13);
+  page.writeUInt16LE(count, 14);
+  page.writeUInt32LE(crc32(page.subarray(8)), 4);
+  return page;
+}
+
+/** What is wrong with a page read back as `pageNumber`, or null if it is sound. */
+export function pageProblem(page: Buffer, pageNumber: number): string | null {
+  if (page.readUInt32LE(0) !== pageMagic) return `page ${pageNumber}: not a map page`;
+  if (crc32(page.subarray(8)) !== page.readUInt32LE(4)) return `page ${pageNumber}: fails its checksum`;
+  if (page.readUInt32LE(8) !== pageNumber) return `page ${pageNumber}: carries page number ${page.readUInt32LE(8)}`;
+  return null;
+}
+
+export function pageKindOf(page: Buffer): number {
+  return page.readUInt8(12);
+}
+
+export function pageCount(page: Buffer): number {
+  return page.readUInt16LE(14);
+}
+
+/** A checkpoint of the paged map: its tree roots, its free pages and the caller's own bytes. */
+export interface RootRecord {
+  sequence: number;
+  /** Pages below this exist; pages 0 and 1 are the records themselves. */
+  highWater: number;
+  /** First free-list page (0: none) and how many free pages the list names. */
+  freeListHead: number;
+  freeCount: number;
+  /** One root page per tree (0: empty tree). */
+  roots: number[];
+  meta: Buffer;
+}
+
+const rootRecordFixedBytes = 8 + 8 + 4 + 4 + 4 + 1 + 4;
+
+/** A record names at most this many tree roots. */
+export const rootRecordRootsMax = 8;
+
+export function rootRecordMetaBytesMax(pageSizeBytes: number): number {
+  return pageSizeBytes - rootRecordFixedBytes - 4 * rootRecordRootsMax;
+}
+
+export function encodeRootRecord(record: RootRecord, pageSizeBytes: number): Buffer {
+  const page = Buffer.alloc(pageSizeBytes);
+  let offset = 8;
+  page.writeDoubleLE(record.sequence, offset);
+  page.writeUInt32LE(record.highWater, (offset += 8));
+  page.writeUInt32LE(record.freeListHead, (offset += 4));
+  page.writeUInt32LE(record.freeCount, (offset += 4));
+  page.writeUInt8(record.roots.length, (offset += 4));
+  offset += 1;
+  for (const root of record.roots) offset = page.writeUInt32LE(root, offset);
+  offset = page.writeUInt32LE(record.meta.length, offset);
+  record.meta.copy(page, offset);
+  page.writeUInt32LE(rootRecordMagic, 0);
+  page.writeUInt32LE(crc32(page.subarray(8)), 4);
+  return page;
+}
+
+/** A root record, or null if the slot holds none (never written, torn, or damaged). */
+export function decodeRootRecord(page: Buffer): RootRecord | null {
+  if (page.length < rootRecordFixedBytes || page.readUInt32LE(0) !== rootRecordMagic) return null;
+  if (crc32(page.subarray(8)) !== page.readUInt32LE(4)) return null;
+  let offset = 8;
+  const sequence = page.readDoubleLE(offset);
+  const highWater = page.readUInt32LE((offset += 8));
+  const freeListHead = page.readUInt32LE((offset += 4));
+  const freeCount = page.readUInt32LE((offset += 4));
+  const rootCount = page.readUInt8((offset += 4));
+  offset += 1;
+  if (rootCount > rootRecordRootsMax) return null;
+  const roots: number[] = [];
+  for (let i = 0; i < rootCount; i++, offset += 4) roots.push(page.readUInt32LE(offset));
+  const metaBytes = page.readUInt32LE(offset);
+  if (offset + 4 + metaBytes > page.length) return null;
+  const meta = Buffer.from(page.subarray(offset + 4, offset + 4 + metaBytes));
+  return { sequence, highWater, freeListHead, freeCount, roots, meta };
+}

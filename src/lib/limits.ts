@@ -41,6 +41,16 @@ export const limits = {
   overwriteChunkFractionMax: 0.5,
   /** The journal is folded into a new checkpoint when it outgrows this and twice the last checkpoint. */
   journalBytesCheckpointAbove: 64 * MiB,
+  /** Pages of the paged map (page-store.ts): the unit of its I/O, checksums and copy-on-write. */
+  mapPageSizeBytesDefault: 16 * KiB,
+  /** Tests use small pages so that a few hundred entries already make a deep tree. */
+  mapPageSizeBytesMin: 512,
+  mapPageSizeBytesMax: 64 * KiB,
+  /** Clean map pages kept in memory (an LRU bounded in bytes); configurable per pool. */
+  mapCacheBytesDefault: 64 * MiB,
+  mapCacheBytesMin: 64 * KiB,
+  /** Map changes held in memory (the delta over the on-disk tree) that make the map want a checkpoint. */
+  mapDeltaEntriesCheckpointAbove: 1_000_000,
   /** Map entries a background job changes before it yields to foreground I/O. */
   jobEntriesPerStep: 512,
 
