@@ -78,6 +78,9 @@ mon warn on pool no redundancy = false
 mon warn on insecure global id reclaim allowed = false
 mon data avail warn = 1
 mon data avail crit = 0
+# Proposals (snapshot ids, pool changes) commit at once instead of after the default 1 s.
+paxos propose interval = 0.01
+paxos min wait = 0.001
 osd pool default size = 1
 osd pool default min size = 1
 osd pool default pg num = 8

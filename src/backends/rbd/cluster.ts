@@ -35,9 +35,11 @@ export class Cluster {
     const handle = out[0] as Pointer;
     try {
       check(lib.radosConfReadFile(handle, options.confPath ?? null) as number, 'rados_conf_read_file', options.confPath ?? 'default search path');
-      // Clones are clone v2 (no protected snapshots); bounded waits instead of hanging on a dead cluster.
+      // Clones are clone v2 (no protected snapshots); a discard zeroes what it cannot deallocate
+      // (NBD's trim reads as zeroes after); bounded waits instead of hanging on a dead cluster.
       for (const [option, value] of [
         ['rbd_default_clone_format', '2'],
+        ['rbd_skip_partial_discard', 'false'],
         ['client_mount_timeout', '30'],
         ['rados_mon_op_timeout', '30'],
       ]) {

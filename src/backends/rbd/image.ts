@@ -7,7 +7,7 @@
  */
 import koffi from 'koffi';
 import { check } from './errors.js';
-import { cString, native, offLoop, withCallback, type ParentSpec, type Pointer, type SnapInfo } from './librbd.js';
+import { cString, native, offLoop, whilePending, withCallback, type ParentSpec, type Pointer, type SnapInfo } from './librbd.js';
 
 /** Settles aio completions: one registered callback for every request, keyed by a token. */
 class Completions {
@@ -23,15 +23,18 @@ class Completions {
     const out: [Pointer | null] = [null];
     check(lib.rbdAioCreateCompletion(BigInt(token), this.callback, out) as number, 'rbd_aio_create_completion');
     const completion = out[0] as Pointer;
-    return new Promise<number>((resolve) => {
-      this.pending.set(token, resolve);
-      const started = start(completion);
-      if (started < 0) {
-        this.pending.delete(token);
-        lib.rbdAioRelease(completion);
-        resolve(started);
-      }
-    });
+    return whilePending(
+      () =>
+        new Promise<number>((resolve) => {
+          this.pending.set(token, resolve);
+          const started = start(completion);
+          if (started < 0) {
+            this.pending.delete(token);
+            lib.rbdAioRelease(completion);
+            resolve(started);
+          }
+        }),
+    );
   }
 
   private settle(completion: Pointer, arg: Pointer): void {
@@ -170,6 +173,11 @@ export class RbdImage {
 
   async setMetadata(key: string, value: string): Promise<void> {
     check(await offLoop(native().rbdMetadataSet, this.handle, key, value), 'rbd_metadata_set', `${this.name} ${key}`);
+  }
+
+  async removeMetadata(key: string): Promise<void> {
+    const result = await offLoop(native().rbdMetadataRemove, this.handle, key);
+    if (result !== -2) check(result, 'rbd_metadata_remove', `${this.name} ${key}`);
   }
 
   // ---- snapshots ------------------------------------------------------------------------------

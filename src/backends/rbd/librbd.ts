@@ -95,6 +95,7 @@ function bind() {
     rbdFlattenWithProgress: b('int rbd_flatten_with_progress(void *image, strata_librbd_progress_fn_t *cb, void *arg)'),
     rbdMetadataGet: b('int rbd_metadata_get(void *image, const char *key, _Out_ uint8_t *value, _Inout_ size_t *len)'),
     rbdMetadataSet: b('int rbd_metadata_set(void *image, const char *key, const char *value)'),
+    rbdMetadataRemove: b('int rbd_metadata_remove(void *image, const char *key)'),
     rbdLockAcquire: b('int rbd_lock_acquire(void *image, int mode)'),
     rbdLockRelease: b('int rbd_lock_release(void *image)'),
     rbdDiffIterate2: b(
@@ -114,9 +115,34 @@ function bind() {
 
 export type Native = ReturnType<typeof bind>;
 
+/**
+ * Neither a koffi worker call nor a librbd completion keeps Node's event loop alive, so a
+ * process waiting only on the cluster would exit: a timer is held while any call is pending.
+ */
+let pendingCalls = 0;
+let keepAlive: NodeJS.Timeout | null = null;
+
+export function whilePending<T>(operation: () => Promise<T>): Promise<T> {
+  if (pendingCalls++ === 0) keepAlive = setInterval(() => undefined, 2 ** 30);
+  const settle = () => {
+    if (--pendingCalls === 0 && keepAlive !== null) {
+      clearInterval(keepAlive);
+      keepAlive = null;
+    }
+  };
+  let promise: Promise<T>;
+  try {
+    promise = operation();
+  } catch (error) {
+    settle();
+    throw error;
+  }
+  return promise.finally(settle);
+}
+
 /** Runs a native call on a koffi worker thread. */
 export function offLoop(fn: NativeFn, ...args: unknown[]): Promise<number> {
-  return (promisify(fn.async) as (...a: unknown[]) => Promise<number>)(...args).then((value) => Number(value));
+  return whilePending(() => (promisify(fn.async) as (...a: unknown[]) => Promise<number>)(...args)).then((value) => Number(value));
 }
 
 /** A registered callback for the duration of `body` (registered callbacks may be called from librbd's threads). */
