@@ -88,6 +88,8 @@ osd pool default pgp num = 8
 osd pool default pg autoscale mode = off
 osd crush chooseleaf type = 0
 osd objectstore = memstore
+# A killed client's watch (and so its claim on an image's exclusive lock) expires after 5 s, not 30.
+osd client watch timeout = 5
 memstore device bytes = 2147483648
 osd memory target = 268435456
 osd op num shards = 1
