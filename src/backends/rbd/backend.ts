@@ -26,8 +26,10 @@ import { isStrataError, StrataError } from '../../lib/errors.js';
 import { limits } from '../../lib/limits.js';
 import { Cluster, type ClusterOptions } from './cluster.js';
 import { WriteGates } from './gate.js';
-import { cloneImage, createImage, listImages, RbdImage, removeImage } from './image.js';
-import { RbdJobs, type RbdJob } from './jobs.js';
+import { deleteVolumeWork } from './deletion.js';
+import { cloneImage, createImage, listImages, RbdImage } from './image.js';
+import { whileLocked } from './lock-wait.js';
+import { RbdJobs } from './jobs.js';
 import { imageName, isVolumeId, metadataKeys, randomVolumeId, rbdPoolId, splitSnapshotId, volumeIdOfImage } from './naming.js';
 import { RbdSnapshots } from './snapshots.js';
 import { RbdSpace } from './space.js';
@@ -55,7 +57,7 @@ export class RbdBackend implements EngineApi {
       ioctx: cluster.ioctx,
       head: (volumeId: number) => this.head(volumeId),
       gates: this.gates,
-      whileLocked: <T>(call: () => Promise<T>) => this.whileLocked(call),
+      whileLocked,
     };
     this.snapshots = new RbdSnapshots(context);
     this.space = new RbdSpace(context, this.snapshots);
@@ -100,13 +102,28 @@ export class RbdBackend implements EngineApi {
     checkVolumeSize(sizeBytes);
     const current = head.sizeBytes();
     if (sizeBytes < current) throw new StrataError('INVALID_ARGUMENT', 'a volume can grow but never shrink');
-    if (sizeBytes > current) await this.whileLocked(() => head.resize(sizeBytes));
+    if (sizeBytes > current) await whileLocked(() => head.resize(sizeBytes));
     return this.volume(volumeId);
   }
 
   deleteVolume(volumeId: number): EngineJob {
     this.checkOpen();
-    return this.jobRunner.start('delete-volume', volumeId, (job) => this.runDeleteVolume(volumeId, job));
+    return this.jobRunner.start('delete-volume', volumeId, (job) =>
+      deleteVolumeWork(
+        {
+          ioctx: this.cluster.ioctx,
+          head: (id) => this.head(id),
+          volumeIds: () => this.volumeIds(),
+          forget: async (id) => {
+            await this.snapshots.forgetVolume(id);
+            this.heads.delete(id);
+            this.dirty.delete(id);
+          },
+        },
+        volumeId,
+        job,
+      ),
+    );
   }
 
   async volume(volumeId: number): Promise<VolumeInfo> {
@@ -242,7 +259,7 @@ export class RbdBackend implements EngineApi {
     const id = await this.withNewVolumeId((candidate) => cloneImage(this.cluster.ioctx, source.name, snapName, imageName(candidate), imageFeatures));
     if (sizeBytes > snapshot.sizeBytes) {
       const head = await this.head(id);
-      await this.whileLocked(() => head.resize(sizeBytes));
+      await whileLocked(() => head.resize(sizeBytes));
     }
     if (depth > limits.cloneDepthFlattenAbove) this.flatten(id);
     return this.volume(id);
@@ -252,7 +269,7 @@ export class RbdBackend implements EngineApi {
     this.checkOpen();
     return this.jobRunner.start('flatten', volumeId, async (job) => {
       const head = await this.liveHead(volumeId);
-      await this.whileLocked(() => head.flatten((done, total) => job.report(done, total)));
+      await whileLocked(() => head.flatten((done, total) => job.report(done, total)));
     });
   }
 
@@ -362,7 +379,7 @@ export class RbdBackend implements EngineApi {
     await this.gates.enter(volumeId);
     try {
       this.dirty.add(volumeId);
-      await this.noteFailure(this.whileLocked(() => op(head)));
+      await this.noteFailure(whileLocked(() => op(head)));
     } finally {
       this.gates.leave(volumeId);
     }
@@ -372,28 +389,10 @@ export class RbdBackend implements EngineApi {
     const head = await this.head(volumeId);
     this.dirty.delete(volumeId);
     try {
-      await this.noteFailure(this.whileLocked(() => head.flush()));
+      await this.noteFailure(whileLocked(() => head.flush()));
     } catch (error) {
       this.dirty.add(volumeId);
       throw error;
-    }
-  }
-
-  /**
-   * Retries a call refused because another instance holds the image's exclusive lock for its
-   * snapshot fence (librbd answers EROFS while the holder refuses to hand the lock over); past
-   * `lockWaitMsMax` the caller gets BUSY.
-   */
-  private async whileLocked<T>(call: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + limits.rbd.lockWaitMsMax;
-    for (;;) {
-      try {
-        return await call();
-      } catch (error) {
-        if (!isStrataError(error, 'READ_ONLY')) throw error;
-        if (Date.now() >= deadline) throw new StrataError('BUSY', 'another instance holds the image lock; retry later');
-        await new Promise((resolve) => setTimeout(resolve, limits.rbd.lockRetryIntervalMs));
-      }
     }
   }
 
@@ -409,39 +408,5 @@ export class RbdBackend implements EngineApi {
 
   private checkOpen(): void {
     if (this.closed) throw new StrataError('CLOSED');
-  }
-
-  /** Delete: flatten the clones of the volume's snapshots, remove the snapshots, then the image. */
-  private async runDeleteVolume(volumeId: number, job: RbdJob): Promise<void> {
-    const head = await this.head(volumeId);
-    await this.whileLocked(() => head.setMetadata(metadataKeys.deleting, '1'));
-    const children = await this.childrenOf(head.name);
-    const snaps = head.snapshots();
-    const total = children.length + snaps.length + 1;
-    let done = 0;
-    for (const child of children) {
-      await this.whileLocked(() => child.flatten(() => undefined));
-      job.report(++done, total);
-    }
-    for (const snap of snaps) {
-      await this.whileLocked(() => head.removeSnapshot(snap.id));
-      job.report(++done, total);
-    }
-    await this.snapshots.forgetVolume(volumeId);
-    this.heads.delete(volumeId);
-    this.dirty.delete(volumeId);
-    await head.close();
-    await removeImage(this.cluster.ioctx, head.name, (removed, of) => job.report(done + (of === 0 ? 0 : removed / of), total));
-    job.report(total, total);
-  }
-
-  /** Heads of the volumes cloned from a snapshot of `name`. */
-  private async childrenOf(name: string): Promise<RbdImage[]> {
-    const children: RbdImage[] = [];
-    for (const id of await this.volumeIds()) {
-      const head = await this.head(id).catch(() => null);
-      if (head !== null && head.parent()?.imageName === name) children.push(head);
-    }
-    return children;
   }
 }

@@ -10,6 +10,7 @@
  */
 import { promisify } from 'node:util';
 import koffi, { type TypeObject } from 'koffi';
+import { StrataError } from '../../lib/errors.js';
 
 /** An opaque C pointer (koffi represents pointers as BigInts). */
 export type Pointer = bigint;
@@ -51,9 +52,17 @@ export function native(): ReturnType<typeof bind> {
   return loaded;
 }
 
+function load(name: string, debianPackage: string) {
+  try {
+    return koffi.load(name);
+  } catch (error) {
+    throw new StrataError('IO_ERROR', `${name} cannot be loaded (install ${debianPackage}): ${(error as Error).message}`);
+  }
+}
+
 function bind() {
-  const rados = koffi.load('librados.so.2');
-  const rbd = koffi.load('librbd.so.1');
+  const rados = load('librados.so.2', 'librados2');
+  const rbd = load('librbd.so.1', 'librbd1');
   const r = (decl: string) => rados.func(decl) as unknown as NativeFn;
   const b = (decl: string) => rbd.func(decl) as unknown as NativeFn;
   const fns = {

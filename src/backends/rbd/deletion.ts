@@ -1,0 +1,49 @@
+/**
+ * Deleting a volume on RBD, as a job: mark the image (so every instance sees it as deleting),
+ * flatten the clones made from its snapshots, remove its snapshots, then the image, reporting
+ * progress at each step. Run again after an interruption, it continues from what is left.
+ */
+import type { RbdJob } from './jobs.js';
+import { removeImage, type RbdImage } from './image.js';
+import type { Pointer } from './librbd.js';
+import { whileLocked } from './lock-wait.js';
+import { metadataKeys } from './naming.js';
+
+export interface DeletionContext {
+  ioctx: Pointer;
+  head(volumeId: number): Promise<RbdImage>;
+  volumeIds(): Promise<number[]>;
+  /** Drops every cached handle of the volume. */
+  forget(volumeId: number): Promise<void>;
+}
+
+export async function deleteVolumeWork(context: DeletionContext, volumeId: number, job: RbdJob): Promise<void> {
+  const head = await context.head(volumeId);
+  await whileLocked(() => head.setMetadata(metadataKeys.deleting, '1'));
+  const children = await childrenOf(context, head.name);
+  const snaps = head.snapshots();
+  const total = children.length + snaps.length + 1;
+  let done = 0;
+  for (const child of children) {
+    await whileLocked(() => child.flatten(() => undefined));
+    job.report(++done, total);
+  }
+  for (const snap of snaps) {
+    await whileLocked(() => head.removeSnapshot(snap.id));
+    job.report(++done, total);
+  }
+  await context.forget(volumeId);
+  await head.close();
+  await removeImage(context.ioctx, head.name, (removed, of) => job.report(done + (of === 0 ? 0 : removed / of), total));
+  job.report(total, total);
+}
+
+/** Heads of the volumes cloned from a snapshot of the image `name`. */
+async function childrenOf(context: DeletionContext, name: string): Promise<RbdImage[]> {
+  const children: RbdImage[] = [];
+  for (const id of await context.volumeIds()) {
+    const head = await context.head(id).catch(() => null);
+    if (head !== null && head.parent()?.imageName === name) children.push(head);
+  }
+  return children;
+}
