@@ -183,6 +183,9 @@ export const limits = {
     /** A write refused because another instance holds the image's exclusive lock (its fence) is retried for this long. */
     lockWaitMsMax: 10_000,
     lockRetryIntervalMs: 20,
+    /** A volume's image still open at another instance (or watched by a dead one) is removed once it is not, retrying for this long. */
+    removeWaitMsMax: 60_000,
+    removeRetryIntervalMs: 250,
     /** The unit diffs are rounded out to and reported in. */
     diffBlockSizeBytes: 4 * KiB,
   },

@@ -316,7 +316,12 @@ export class RbdBackend implements EngineApi {
     if (!isVolumeId(volumeId)) return Promise.reject(new StrataError('NOT_FOUND', `volume ${volumeId} does not exist`));
     let head = this.heads.get(volumeId);
     if (head === undefined) {
-      head = RbdImage.open(this.cluster.ioctx, imageName(volumeId)).catch((error: unknown) => {
+      head = RbdImage.open(this.cluster.ioctx, imageName(volumeId)).then(
+        (image) => {
+          image.watchUpdates(() => this.headUpdated(volumeId));
+          return image;
+        },
+      ).catch((error: unknown) => {
         this.heads.delete(volumeId);
         if (isStrataError(error, 'NOT_FOUND')) throw new StrataError('NOT_FOUND', `volume ${volumeId} does not exist`);
         throw error;
@@ -324,6 +329,25 @@ export class RbdBackend implements EngineApi {
       this.heads.set(volumeId, head);
     }
     return head;
+  }
+
+  /**
+   * Another instance may be deleting the volume (its header changed): this instance closes its
+   * handle once it sees the deleting mark, so the image has no watcher left and RBD lets the
+   * deleter remove it. Calls that already hold the handle get NOT_FOUND.
+   */
+  private headUpdated(volumeId: number): void {
+    const head = this.heads.get(volumeId);
+    if (head === undefined || this.jobRunner.isRunning('delete-volume', volumeId)) return;
+    void head
+      .then(async (image) => {
+        if ((await image.metadata(metadataKeys.deleting)) === null || this.heads.get(volumeId) !== head) return;
+        this.heads.delete(volumeId);
+        this.dirty.delete(volumeId);
+        await this.snapshots.forgetVolume(volumeId);
+        await this.gates.fence([volumeId], () => image.close());
+      })
+      .catch(() => undefined);
   }
 
   /** The head of a volume that is not being deleted. */

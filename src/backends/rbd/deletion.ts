@@ -3,6 +3,8 @@
  * flatten the clones made from its snapshots, remove its snapshots, then the image, reporting
  * progress at each step. Run again after an interruption, it continues from what is left.
  */
+import { isStrataError } from '../../lib/errors.js';
+import { limits } from '../../lib/limits.js';
 import type { RbdJob } from './jobs.js';
 import { removeImage, type RbdImage } from './image.js';
 import type { Pointer } from './librbd.js';
@@ -34,8 +36,25 @@ export async function deleteVolumeWork(context: DeletionContext, volumeId: numbe
   }
   await context.forget(volumeId);
   await head.close();
-  await removeImage(context.ioctx, head.name, (removed, of) => job.report(done + (of === 0 ? 0 : removed / of), total));
+  await removeWhenUnwatched(context.ioctx, head.name, (removed, of) => job.report(done + (of === 0 ? 0 : removed / of), total));
   job.report(total, total);
+}
+
+/**
+ * RBD refuses to remove an image another client still has open (EBUSY): other instances close
+ * theirs when they see the deleting mark (backend.ts, `headUpdated`), and a dead instance's
+ * watch expires; until then the removal is retried, for up to `removeWaitMsMax`.
+ */
+async function removeWhenUnwatched(ioctx: Pointer, name: string, onProgress: (done: number, total: number) => void): Promise<void> {
+  const deadline = Date.now() + limits.rbd.removeWaitMsMax;
+  for (;;) {
+    try {
+      return await removeImage(ioctx, name, onProgress);
+    } catch (error) {
+      if (!isStrataError(error, 'BUSY') || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, limits.rbd.removeRetryIntervalMs));
+    }
+  }
 }
 
 /** Heads of the volumes cloned from a snapshot of the image `name`. */

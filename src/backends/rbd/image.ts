@@ -6,6 +6,7 @@
  * Everything else that waits on the cluster runs on a koffi worker thread (`offLoop`).
  */
 import koffi from 'koffi';
+import { StrataError } from '../../lib/errors.js';
 import { check } from './errors.js';
 import { cString, native, offLoop, whilePending, withCallback, type ParentSpec, type Pointer, type SnapInfo } from './librbd.js';
 
@@ -27,7 +28,14 @@ class Completions {
       () =>
         new Promise<number>((resolve) => {
           this.pending.set(token, resolve);
-          const started = start(completion);
+          let started: number;
+          try {
+            started = start(completion);
+          } catch (error) {
+            this.pending.delete(token);
+            lib.rbdAioRelease(completion);
+            throw error;
+          }
           if (started < 0) {
             this.pending.delete(token);
             lib.rbdAioRelease(completion);
@@ -58,11 +66,31 @@ function nativeBuffer(lengthBytes: number): { pointer: Pointer; view: Buffer; fr
 
 export class RbdImage {
   private closed: Promise<void> | null = null;
+  private watch: { handle: bigint | number; callback: Pointer } | null = null;
 
   private constructor(
-    readonly handle: Pointer,
+    private readonly handle: Pointer,
     readonly name: string,
   ) {}
+
+  /** The native handle, unless a close has begun: a call on a closed handle would use freed memory. */
+  private live(): Pointer {
+    if (this.closed !== null) throw new StrataError('NOT_FOUND', `image ${this.name} was closed (its volume is being deleted)`);
+    return this.handle;
+  }
+
+  /** Calls `onUpdate` on the main thread whenever the image's header changes (size, snapshots, metadata, from any client). */
+  watchUpdates(onUpdate: () => void): void {
+    const lib = native();
+    const callback = koffi.register(() => onUpdate(), koffi.pointer(lib.types.updateCallback));
+    const handle: [bigint | number] = [0];
+    const result = lib.rbdUpdateWatch(this.live(), handle, callback, null) as number;
+    if (result < 0) {
+      koffi.unregister(callback);
+      check(result, 'rbd_update_watch', this.name);
+    }
+    this.watch = { handle: handle[0], callback };
+  }
 
   static async open(ioctx: Pointer, name: string, options: { readOnly?: boolean } = {}): Promise<RbdImage> {
     const lib = native();
@@ -74,7 +102,14 @@ export class RbdImage {
   }
 
   close(): Promise<void> {
-    this.closed ??= offLoop(native().rbdClose, this.handle).then((result) => void check(result, 'rbd_close', this.name));
+    this.closed ??= (async () => {
+      const lib = native();
+      if (this.watch !== null) {
+        await offLoop(lib.rbdUpdateUnwatch, this.handle, this.watch.handle);
+        koffi.unregister(this.watch.callback);
+      }
+      check(await offLoop(lib.rbdClose, this.handle), 'rbd_close', this.name);
+    })();
     return this.closed;
   }
 
@@ -84,7 +119,7 @@ export class RbdImage {
     const lib = native();
     const buffer = nativeBuffer(lengthBytes);
     try {
-      const result = await completions.run((c) => lib.rbdAioRead(this.handle, offsetBytes, lengthBytes, buffer.pointer, c) as number);
+      const result = await completions.run((c) => lib.rbdAioRead(this.live(), offsetBytes, lengthBytes, buffer.pointer, c) as number);
       check(result, 'rbd_aio_read', this.name);
       const data = Buffer.alloc(lengthBytes);
       buffer.view.copy(data, 0, 0, Math.min(result, lengthBytes));
@@ -99,7 +134,7 @@ export class RbdImage {
     const buffer = nativeBuffer(data.length);
     try {
       buffer.view.set(data);
-      const result = await completions.run((c) => lib.rbdAioWrite(this.handle, offsetBytes, data.length, buffer.pointer, c) as number);
+      const result = await completions.run((c) => lib.rbdAioWrite(this.live(), offsetBytes, data.length, buffer.pointer, c) as number);
       check(result, 'rbd_aio_write', this.name);
     } finally {
       buffer.free();
@@ -108,32 +143,32 @@ export class RbdImage {
 
   async discard(offsetBytes: number, lengthBytes: number): Promise<void> {
     const lib = native();
-    check(await completions.run((c) => lib.rbdAioDiscard(this.handle, offsetBytes, lengthBytes, c) as number), 'rbd_aio_discard', this.name);
+    check(await completions.run((c) => lib.rbdAioDiscard(this.live(), offsetBytes, lengthBytes, c) as number), 'rbd_aio_discard', this.name);
   }
 
   async writeZeroes(offsetBytes: number, lengthBytes: number, thick: boolean): Promise<void> {
     const lib = native();
     // RBD_WRITE_ZEROES_FLAG_THICK_PROVISION keeps the range allocated.
     const flags = thick ? 1 : 0;
-    check(await completions.run((c) => lib.rbdAioWriteZeroes(this.handle, offsetBytes, lengthBytes, c, flags, 0) as number), 'rbd_aio_write_zeroes', this.name);
+    check(await completions.run((c) => lib.rbdAioWriteZeroes(this.live(), offsetBytes, lengthBytes, c, flags, 0) as number), 'rbd_aio_write_zeroes', this.name);
   }
 
   async flush(): Promise<void> {
     const lib = native();
-    check(await completions.run((c) => lib.rbdAioFlush(this.handle, c) as number), 'rbd_aio_flush', this.name);
+    check(await completions.run((c) => lib.rbdAioFlush(this.live(), c) as number), 'rbd_aio_flush', this.name);
   }
 
   // ---- properties -----------------------------------------------------------------------------
 
   sizeBytes(): number {
     const out: [bigint | number] = [0];
-    check(native().rbdGetSize(this.handle, out) as number, 'rbd_get_size', this.name);
+    check(native().rbdGetSize(this.live(), out) as number, 'rbd_get_size', this.name);
     return Number(out[0]);
   }
 
   createdAtMs(): number {
     const out = [{ tv_sec: 0, tv_nsec: 0 }];
-    check(native().rbdGetCreateTimestamp(this.handle, out) as number, 'rbd_get_create_timestamp', this.name);
+    check(native().rbdGetCreateTimestamp(this.live(), out) as number, 'rbd_get_create_timestamp', this.name);
     return timespecMs(out[0]);
   }
 
@@ -143,7 +178,7 @@ export class RbdImage {
     const image = koffi.alloc(lib.types.linkedImageSpec, 1) as Pointer;
     const snap = koffi.alloc(lib.types.snapSpec, 1) as Pointer;
     try {
-      const result = lib.rbdGetParent(this.handle, image, snap) as number;
+      const result = lib.rbdGetParent(this.live(), image, snap) as number;
       if (result === -2) return null;
       check(result, 'rbd_get_parent', this.name);
       const imageSpec = koffi.decode(image, lib.types.linkedImageSpec) as { image_name: string };
@@ -159,24 +194,24 @@ export class RbdImage {
   }
 
   async resize(sizeBytes: number): Promise<void> {
-    check(await offLoop(native().rbdResize, this.handle, sizeBytes), 'rbd_resize', this.name);
+    check(await offLoop(native().rbdResize, this.live(), sizeBytes), 'rbd_resize', this.name);
   }
 
   async metadata(key: string): Promise<string | null> {
     const value = Buffer.alloc(256);
     const length: [number] = [value.length];
-    const result = await offLoop(native().rbdMetadataGet, this.handle, key, value, length);
+    const result = await offLoop(native().rbdMetadataGet, this.live(), key, value, length);
     if (result === -2) return null;
     check(result, 'rbd_metadata_get', `${this.name} ${key}`);
     return cString(value);
   }
 
   async setMetadata(key: string, value: string): Promise<void> {
-    check(await offLoop(native().rbdMetadataSet, this.handle, key, value), 'rbd_metadata_set', `${this.name} ${key}`);
+    check(await offLoop(native().rbdMetadataSet, this.live(), key, value), 'rbd_metadata_set', `${this.name} ${key}`);
   }
 
   async removeMetadata(key: string): Promise<void> {
-    const result = await offLoop(native().rbdMetadataRemove, this.handle, key);
+    const result = await offLoop(native().rbdMetadataRemove, this.live(), key);
     if (result !== -2) check(result, 'rbd_metadata_remove', `${this.name} ${key}`);
   }
 
@@ -185,9 +220,9 @@ export class RbdImage {
   /** Creates a snapshot and returns its RBD id. */
   async createSnapshot(name: string): Promise<number> {
     const lib = native();
-    check(await offLoop(lib.rbdSnapCreate, this.handle, name), 'rbd_snap_create', `${this.name}@${name}`);
+    check(await offLoop(lib.rbdSnapCreate, this.live(), name), 'rbd_snap_create', `${this.name}@${name}`);
     const id: [bigint | number] = [0];
-    check(lib.rbdSnapGetId(this.handle, name, id) as number, 'rbd_snap_get_id', `${this.name}@${name}`);
+    check(lib.rbdSnapGetId(this.live(), name, id) as number, 'rbd_snap_get_id', `${this.name}@${name}`);
     return Number(id[0]);
   }
 
@@ -198,7 +233,7 @@ export class RbdImage {
       const max: [number] = [capacity];
       const array = koffi.alloc(lib.types.snapInfo, capacity + 1) as Pointer;
       try {
-        const result = lib.rbdSnapList(this.handle, array, max) as number;
+        const result = lib.rbdSnapList(this.live(), array, max) as number;
         if (result === -34) {
           capacity = Math.max(capacity * 2, max[0]);
           continue;
@@ -216,31 +251,31 @@ export class RbdImage {
 
   snapshotCreatedAtMs(snapId: number): number {
     const out = [{ tv_sec: 0, tv_nsec: 0 }];
-    check(native().rbdSnapGetTimestamp(this.handle, snapId, out) as number, 'rbd_snap_get_timestamp', `${this.name}@${snapId}`);
+    check(native().rbdSnapGetTimestamp(this.live(), snapId, out) as number, 'rbd_snap_get_timestamp', `${this.name}@${snapId}`);
     return timespecMs(out[0]);
   }
 
   async removeSnapshot(snapId: number): Promise<void> {
-    check(await offLoop(native().rbdSnapRemoveById, this.handle, snapId), 'rbd_snap_remove_by_id', `${this.name}@${snapId}`);
+    check(await offLoop(native().rbdSnapRemoveById, this.live(), snapId), 'rbd_snap_remove_by_id', `${this.name}@${snapId}`);
   }
 
   /** Rolls the head back to a snapshot (copies every object that differs: O(image size)). */
   async rollback(snapName: string, onProgress: (done: number, total: number) => void): Promise<void> {
     const lib = native();
     await withCallback(progressFn(onProgress), lib.types.progressCallback, async (callback) => {
-      check(await offLoop(lib.rbdSnapRollbackWithProgress, this.handle, snapName, callback, null), 'rbd_snap_rollback', `${this.name}@${snapName}`);
+      check(await offLoop(lib.rbdSnapRollbackWithProgress, this.live(), snapName, callback, null), 'rbd_snap_rollback', `${this.name}@${snapName}`);
     });
   }
 
   /** Makes this handle read the snapshot `snapId` (a handle opened read-only for a view). */
   async setSnapshot(snapId: number): Promise<void> {
-    check(await offLoop(native().rbdSnapSetById, this.handle, snapId), 'rbd_snap_set_by_id', `${this.name}@${snapId}`);
+    check(await offLoop(native().rbdSnapSetById, this.live(), snapId), 'rbd_snap_set_by_id', `${this.name}@${snapId}`);
   }
 
   async flatten(onProgress: (done: number, total: number) => void): Promise<void> {
     const lib = native();
     await withCallback(progressFn(onProgress), lib.types.progressCallback, async (callback) => {
-      const result = await offLoop(lib.rbdFlattenWithProgress, this.handle, callback, null);
+      const result = await offLoop(lib.rbdFlattenWithProgress, this.live(), callback, null);
       // EINVAL: the image has no parent (already flat).
       if (result !== -22) check(result, 'rbd_flatten', this.name);
     });
@@ -248,11 +283,11 @@ export class RbdImage {
 
   async lock(): Promise<void> {
     // RBD_LOCK_MODE_EXCLUSIVE
-    check(await offLoop(native().rbdLockAcquire, this.handle, 0), 'rbd_lock_acquire', this.name);
+    check(await offLoop(native().rbdLockAcquire, this.live(), 0), 'rbd_lock_acquire', this.name);
   }
 
   async unlock(): Promise<void> {
-    check(await offLoop(native().rbdLockRelease, this.handle), 'rbd_lock_release', this.name);
+    check(await offLoop(native().rbdLockRelease, this.live()), 'rbd_lock_release', this.name);
   }
 
   /**
@@ -267,7 +302,7 @@ export class RbdImage {
       return 0;
     };
     await withCallback(collect, lib.types.diffCallback, async (callback) => {
-      const result = await offLoop(lib.rbdDiffIterate2, this.handle, fromSnapName, offsetBytes, lengthBytes, includeParent ? 1 : 0, 0, callback, null);
+      const result = await offLoop(lib.rbdDiffIterate2, this.live(), fromSnapName, offsetBytes, lengthBytes, includeParent ? 1 : 0, 0, callback, null);
       check(result, 'rbd_diff_iterate2', this.name);
     });
     extents.sort((a, b) => a.offsetBytes - b.offsetBytes);

@@ -31,6 +31,7 @@ const linkedImageSpec = koffi.struct('strata_rbd_linked_image_spec_t', {
 const snapSpec = koffi.struct('strata_rbd_snap_spec_t', { id: 'uint64_t', namespace_type: 'int', name: 'char *' });
 const completionCallback = koffi.proto('void strata_rbd_callback_t(void *completion, void *arg)');
 const progressCallback = koffi.proto('int strata_librbd_progress_fn_t(uint64_t offset, uint64_t total, void *arg)');
+const updateCallback = koffi.proto('void strata_rbd_update_callback_t(void *arg)');
 const diffCallback = koffi.proto('int strata_rbd_diff_cb(uint64_t offset, size_t length, int exists, void *arg)');
 
 export interface SnapInfo {
@@ -105,6 +106,8 @@ function bind() {
     rbdMetadataGet: b('int rbd_metadata_get(void *image, const char *key, _Out_ uint8_t *value, _Inout_ size_t *len)'),
     rbdMetadataSet: b('int rbd_metadata_set(void *image, const char *key, const char *value)'),
     rbdMetadataRemove: b('int rbd_metadata_remove(void *image, const char *key)'),
+    rbdUpdateWatch: b('int rbd_update_watch(void *image, _Out_ uint64_t *handle, strata_rbd_update_callback_t *cb, void *arg)'),
+    rbdUpdateUnwatch: b('int rbd_update_unwatch(void *image, uint64_t handle)'),
     rbdLockAcquire: b('int rbd_lock_acquire(void *image, int mode)'),
     rbdLockRelease: b('int rbd_lock_release(void *image)'),
     rbdDiffIterate2: b(
@@ -119,7 +122,7 @@ function bind() {
     rbdAioGetReturnValue: b('int64_t rbd_aio_get_return_value(void *completion)'),
     rbdAioRelease: b('void rbd_aio_release(void *completion)'),
   };
-  return { ...fns, types: { timespec, snapInfo, imageSpec, linkedImageSpec, snapSpec, completionCallback, progressCallback, diffCallback } };
+  return { ...fns, types: { timespec, snapInfo, imageSpec, linkedImageSpec, snapSpec, completionCallback, progressCallback, diffCallback, updateCallback } };
 }
 
 export type Native = ReturnType<typeof bind>;
