@@ -203,7 +203,10 @@ export class RbdBackend implements EngineApi {
     }
     if (new Set(volumeIds).size !== volumeIds.length) throw new StrataError('INVALID_ARGUMENT', 'a volume is listed twice');
     for (const id of volumeIds) await this.liveHead(id);
-    await Promise.all(volumeIds.map((id) => this.flushVolume(id)));
+    // Writes acknowledged here sit in this client's cache; the snapshot flushes them anyway, but
+    // a failed flush should fail the snapshot, not be found out later. Volumes this instance did
+    // not write are left alone: a flush would take their lock from the instance writing them.
+    await Promise.all(volumeIds.filter((id) => this.dirty.has(id)).map((id) => this.flushVolume(id)));
     return this.snapshots.createGroup(volumeIds);
   }
 

@@ -58,6 +58,33 @@ class Completions {
 
 const completions = new Completions();
 
+/**
+ * Header-update listeners: one registered callback for every watched image (koffi allows a
+ * few thousand registered callbacks in all), dispatching on the token librbd hands back.
+ */
+class UpdateListeners {
+  private readonly listeners = new Map<number, () => void>();
+  private nextToken = 1;
+  private registered: Pointer | null = null;
+
+  callback(): Pointer {
+    this.registered ??= koffi.register((arg: Pointer) => this.listeners.get(Number(arg))?.(), koffi.pointer(native().types.updateCallback));
+    return this.registered;
+  }
+
+  add(listener: () => void): number {
+    const token = this.nextToken++;
+    this.listeners.set(token, listener);
+    return token;
+  }
+
+  delete(token: number): void {
+    this.listeners.delete(token);
+  }
+}
+
+const updates = new UpdateListeners();
+
 /** A region of native memory for one aio request. */
 function nativeBuffer(lengthBytes: number): { pointer: Pointer; view: Buffer; free(): void } {
   const pointer = koffi.alloc('uint8_t', Math.max(1, lengthBytes)) as Pointer;
@@ -66,7 +93,7 @@ function nativeBuffer(lengthBytes: number): { pointer: Pointer; view: Buffer; fr
 
 export class RbdImage {
   private closed: Promise<void> | null = null;
-  private watch: { handle: bigint | number; callback: Pointer } | null = null;
+  private watch: { handle: bigint | number; token: number } | null = null;
 
   private constructor(
     private readonly handle: Pointer,
@@ -81,15 +108,14 @@ export class RbdImage {
 
   /** Calls `onUpdate` on the main thread whenever the image's header changes (size, snapshots, metadata, from any client). */
   watchUpdates(onUpdate: () => void): void {
-    const lib = native();
-    const callback = koffi.register(() => onUpdate(), koffi.pointer(lib.types.updateCallback));
+    const token = updates.add(onUpdate);
     const handle: [bigint | number] = [0];
-    const result = lib.rbdUpdateWatch(this.live(), handle, callback, null) as number;
+    const result = native().rbdUpdateWatch(this.live(), handle, updates.callback(), BigInt(token)) as number;
     if (result < 0) {
-      koffi.unregister(callback);
+      updates.delete(token);
       check(result, 'rbd_update_watch', this.name);
     }
-    this.watch = { handle: handle[0], callback };
+    this.watch = { handle: handle[0], token };
   }
 
   static async open(ioctx: Pointer, name: string, options: { readOnly?: boolean } = {}): Promise<RbdImage> {
@@ -106,7 +132,7 @@ export class RbdImage {
       const lib = native();
       if (this.watch !== null) {
         await offLoop(lib.rbdUpdateUnwatch, this.handle, this.watch.handle);
-        koffi.unregister(this.watch.callback);
+        updates.delete(this.watch.token);
       }
       check(await offLoop(lib.rbdClose, this.handle), 'rbd_close', this.name);
     })();
