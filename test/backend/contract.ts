@@ -162,6 +162,12 @@ export function backendContract(name: string, open: () => Promise<BackendUnderTe
       assert.deepEqual((await backend.listSnapshots(id)).map((s) => s.id), [first.id, second.id]);
       await backend.write(id, 0, patternBytes(4096, 12));
       await expectBytes(backend, { snapshotId: first.id }, 0, new Uint8Array(4096), 'the target snapshot after a write to the head');
+      await backend.growVolume(id, 2 * volumeBytes);
+      await backend.write(id, volumeBytes, patternBytes(4096, 13));
+      const regrown = await backend.revert(id, second.id);
+      assert.equal(regrown.sizeBytes, 2 * volumeBytes, 'a revert keeps the size the volume grew to');
+      await expectBytes(backend, { volumeId: id }, volumeBytes, new Uint8Array(4096), 'beyond the snapshot’s size after a revert');
+      await expectBytes(backend, { volumeId: id }, 4096, patternBytes(4096, 10), 'head after the second revert');
       const other = await createVolume();
       await expectCode(backend.revert(other, first.id), 'INVALID_ARGUMENT', 'revert to another volume’s snapshot');
       await backend.deleteVolume(other).done;
@@ -191,6 +197,19 @@ export function backendContract(name: string, open: () => Promise<BackendUnderTe
       await expectCode(backend.clone(snapshot.id + 1_000_000), 'NOT_FOUND', 'clone of a missing snapshot');
       await backend.deleteVolume(clone.id).done;
       await backend.deleteVolume(id).done;
+    });
+
+    test('deleting a volume leaves its clones whole', async () => {
+      const id = await createVolume();
+      await backend.write(id, 0, patternBytes(8192, 20));
+      const snapshot = await backend.createSnapshot(id);
+      const clone = await backend.clone(snapshot.id);
+      await backend.deleteVolume(id).done;
+      await expectCode(backend.volume(id), 'NOT_FOUND', 'deleted origin');
+      const info = await backend.volume(clone.id);
+      assert.equal(info.originSnapshotId, null, 'the clone no longer reads through the deleted volume');
+      await expectBytes(backend, { volumeId: clone.id }, 0, patternBytes(8192, 20), 'clone after its origin was deleted');
+      await backend.deleteVolume(clone.id).done;
     });
 
     test('diff and block status cover what was written and leave out what was not', async () => {

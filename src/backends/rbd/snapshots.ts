@@ -172,8 +172,12 @@ export class RbdSnapshots {
     const entry = await this.entry(id);
     const { head } = entry;
     await this.context.gates.fence([volumeId], async () => {
+      const sizeBytes = head.sizeBytes();
       await this.context.whileLocked(() => head.flush());
       await this.context.whileLocked(() => head.rollback(entry.name, () => undefined));
+      // A rollback also restores the snapshot's size; a volume never shrinks, so a volume grown
+      // since grows back (the part beyond the snapshot reads as zeroes, as in the engine).
+      if (head.sizeBytes() < sizeBytes) await this.context.whileLocked(() => head.resize(sizeBytes));
     });
     await this.context.whileLocked(() => head.setMetadata(metadataKeys.headParent, String(id)));
   }
