@@ -130,7 +130,7 @@ export class RbdBackend implements EngineApi {
     this.checkOpen();
     const head = await this.head(volumeId);
     const [deleting, headParent] = await Promise.all([head.metadata(metadataKeys.deleting), head.metadata(metadataKeys.headParent)]);
-    const parent = head.parent();
+    const parent = await head.parent();
     return {
       id: volumeId,
       sizeBytes: head.sizeBytes(),
@@ -138,7 +138,7 @@ export class RbdBackend implements EngineApi {
       headParentSnapshotId: headParent === null || headParent === '' ? null : Number(headParent),
       originSnapshotId: parent === null ? null : this.snapshots.idOfParent(parent),
       cloneDepth: await this.cloneDepth(head),
-      createdAtMs: head.createdAtMs(),
+      createdAtMs: await head.createdAtMs(),
     };
   }
 
@@ -335,7 +335,8 @@ export class RbdBackend implements EngineApi {
   }
 
   /**
-   * Another instance may be deleting the volume (its header changed): this instance closes its
+   * The image's header changed (any client): the cached size is read again (another instance
+   * may have grown it), and if another instance is deleting the volume this instance closes its
    * handle once it sees the deleting mark, so the image has no watcher left and RBD lets the
    * deleter remove it. Calls that already hold the handle get NOT_FOUND.
    */
@@ -344,6 +345,7 @@ export class RbdBackend implements EngineApi {
     if (head === undefined || this.jobRunner.isRunning('delete-volume', volumeId)) return;
     void head
       .then(async (image) => {
+        await image.refreshSize();
         if ((await image.metadata(metadataKeys.deleting)) === null || this.heads.get(volumeId) !== head) return;
         this.heads.delete(volumeId);
         this.dirty.delete(volumeId);
@@ -390,10 +392,10 @@ export class RbdBackend implements EngineApi {
 
   private async cloneDepth(head: RbdImage): Promise<number> {
     let depth = 0;
-    for (let parent = head.parent(); parent !== null && depth <= limits.cloneDepthMax; depth++) {
+    for (let parent = await head.parent(); parent !== null && depth <= limits.cloneDepthMax; depth++) {
       const parentId = volumeIdOfImage(parent.imageName);
       if (parentId === null) break;
-      parent = (await this.head(parentId)).parent();
+      parent = await (await this.head(parentId)).parent();
     }
     return depth;
   }

@@ -3,7 +3,10 @@
  * librbd's aio calls: the call only queues the request, librbd completes it on its own thread,
  * and koffi runs the completion callback on the main thread. Buffers handed to librbd live in
  * memory koffi allocated (a JS buffer may move once the call returns), copied in and out.
- * Everything else that waits on the cluster runs on a koffi worker thread (`offLoop`).
+ * Everything else that may wait on the cluster runs on a koffi worker thread (`offLoop`),
+ * including the getters that refresh the image first (size, snapshot list, parent): librbd runs
+ * completion callbacks on the same thread that refreshes images, and that thread waits while
+ * koffi hands a callback to the main thread, so a main thread blocked in librbd would deadlock.
  */
 import koffi from 'koffi';
 import { StrataError } from '../../lib/errors.js';
@@ -93,6 +96,8 @@ function nativeBuffer(lengthBytes: number): { pointer: Pointer; view: Buffer; fr
 
 export class RbdImage {
   private closed: Promise<void> | null = null;
+  /** librbd's size, read off the event loop when opened and whenever it may have changed (never by a call on the main thread: see the file comment). */
+  private size = 0;
   private watch: { handle: bigint | number; token: number } | null = null;
 
   private constructor(
@@ -124,7 +129,12 @@ export class RbdImage {
     const call = options.readOnly ? 'rbd_open_read_only' : 'rbd_open';
     const result = await offLoop(options.readOnly ? lib.rbdOpenReadOnly : lib.rbdOpen, ioctx, name, out, null);
     check(result, call, name);
-    return new RbdImage(out[0] as Pointer, name);
+    const image = new RbdImage(out[0] as Pointer, name);
+    await image.refreshSize().catch(async (error: unknown) => {
+      await image.close();
+      throw error;
+    });
+    return image;
   }
 
   close(): Promise<void> {
@@ -187,24 +197,30 @@ export class RbdImage {
   // ---- properties -----------------------------------------------------------------------------
 
   sizeBytes(): number {
-    const out: [bigint | number] = [0];
-    check(native().rbdGetSize(this.live(), out) as number, 'rbd_get_size', this.name);
-    return Number(out[0]);
+    return this.size;
   }
 
-  createdAtMs(): number {
+  /** Reads the size again (after a resize or rollback here, or a header change by any client). */
+  async refreshSize(): Promise<number> {
+    const out: [bigint | number] = [0];
+    check(await offLoop(native().rbdGetSize, this.live(), out), 'rbd_get_size', this.name);
+    this.size = Number(out[0]);
+    return this.size;
+  }
+
+  async createdAtMs(): Promise<number> {
     const out = [{ tv_sec: 0, tv_nsec: 0 }];
-    check(native().rbdGetCreateTimestamp(this.live(), out) as number, 'rbd_get_create_timestamp', this.name);
+    check(await offLoop(native().rbdGetCreateTimestamp, this.live(), out), 'rbd_get_create_timestamp', this.name);
     return timespecMs(out[0]);
   }
 
   /** The clone parent (image name and snapshot id), or null for an image that reads through none. */
-  parent(): ParentSpec | null {
+  async parent(): Promise<ParentSpec | null> {
     const lib = native();
     const image = koffi.alloc(lib.types.linkedImageSpec, 1) as Pointer;
     const snap = koffi.alloc(lib.types.snapSpec, 1) as Pointer;
     try {
-      const result = lib.rbdGetParent(this.live(), image, snap) as number;
+      const result = await offLoop(lib.rbdGetParent, this.live(), image, snap);
       if (result === -2) return null;
       check(result, 'rbd_get_parent', this.name);
       const imageSpec = koffi.decode(image, lib.types.linkedImageSpec) as { image_name: string };
@@ -221,6 +237,7 @@ export class RbdImage {
 
   async resize(sizeBytes: number): Promise<void> {
     check(await offLoop(native().rbdResize, this.live(), sizeBytes), 'rbd_resize', this.name);
+    await this.refreshSize();
   }
 
   async metadata(key: string): Promise<string | null> {
@@ -248,18 +265,18 @@ export class RbdImage {
     const lib = native();
     check(await offLoop(lib.rbdSnapCreate, this.live(), name), 'rbd_snap_create', `${this.name}@${name}`);
     const id: [bigint | number] = [0];
-    check(lib.rbdSnapGetId(this.live(), name, id) as number, 'rbd_snap_get_id', `${this.name}@${name}`);
+    check(await offLoop(lib.rbdSnapGetId, this.live(), name, id), 'rbd_snap_get_id', `${this.name}@${name}`);
     return Number(id[0]);
   }
 
-  snapshots(): SnapInfo[] {
+  async snapshots(): Promise<SnapInfo[]> {
     const lib = native();
     let capacity = 16;
     for (;;) {
       const max: [number] = [capacity];
       const array = koffi.alloc(lib.types.snapInfo, capacity + 1) as Pointer;
       try {
-        const result = lib.rbdSnapList(this.live(), array, max) as number;
+        const result = await offLoop(lib.rbdSnapList, this.live(), array, max);
         if (result === -34) {
           capacity = Math.max(capacity * 2, max[0]);
           continue;
@@ -275,9 +292,9 @@ export class RbdImage {
     }
   }
 
-  snapshotCreatedAtMs(snapId: number): number {
+  async snapshotCreatedAtMs(snapId: number): Promise<number> {
     const out = [{ tv_sec: 0, tv_nsec: 0 }];
-    check(native().rbdSnapGetTimestamp(this.live(), snapId, out) as number, 'rbd_snap_get_timestamp', `${this.name}@${snapId}`);
+    check(await offLoop(native().rbdSnapGetTimestamp, this.live(), snapId, out), 'rbd_snap_get_timestamp', `${this.name}@${snapId}`);
     return timespecMs(out[0]);
   }
 
@@ -291,11 +308,13 @@ export class RbdImage {
     await withCallback(progressFn(onProgress), lib.types.progressCallback, async (callback) => {
       check(await offLoop(lib.rbdSnapRollbackWithProgress, this.live(), snapName, callback, null), 'rbd_snap_rollback', `${this.name}@${snapName}`);
     });
+    await this.refreshSize();
   }
 
   /** Makes this handle read the snapshot `snapId` (a handle opened read-only for a view). */
   async setSnapshot(snapId: number): Promise<void> {
     check(await offLoop(native().rbdSnapSetById, this.live(), snapId), 'rbd_snap_set_by_id', `${this.name}@${snapId}`);
+    await this.refreshSize();
   }
 
   async flatten(onProgress: (done: number, total: number) => void): Promise<void> {
