@@ -15,6 +15,15 @@ command -v manila >/dev/null 2>&1 || needed+=(python3-manilaclient)
 [ -x /usr/bin/chromium ] || needed+=(chromium fonts-liberation)
 # The server itself, not just psql: scripts/start-test-postgres.sh runs a private cluster.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || needed+=(postgresql)
+# A throwaway Ceph cluster for the RBD backend tests (scripts/start-test-ceph.sh), the libraries
+# the backend loads, and qemu's rbd driver for the benchmark beside qemu-nbd.
+command -v ceph-mon >/dev/null 2>&1 || needed+=(ceph-mon)
+command -v ceph-mgr >/dev/null 2>&1 || needed+=(ceph-mgr)
+command -v ceph-osd >/dev/null 2>&1 || needed+=(ceph-osd)
+command -v rbd >/dev/null 2>&1 || needed+=(ceph-common)
+ldconfig -p | grep -q 'librbd\.so\.1 ' || needed+=(librbd1)
+ldconfig -p | grep -q 'librados\.so\.2 ' || needed+=(librados2)
+ls /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so >/dev/null 2>&1 || needed+=(qemu-block-extra)
 if [ ${#needed[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing test tools (${needed[*]}); run as root or install them: apt-get install ${needed[*]}" >&2

@@ -25,16 +25,20 @@ program
   .addOption(new Option('--listen <host:port>', 'REST listener').env('STRATA_LISTEN').default('127.0.0.1:8080'))
   .addOption(new Option('--nbd-listen <host:port>', 'NBD listener').env('STRATA_NBD_LISTEN').default('127.0.0.1:10809'))
   .addOption(new Option('--nbd-tls-dir <dir>', 'require TLS on NBD with ca-cert.pem, server-cert.pem, server-key.pem from DIR (attachment URIs become nbds://)').env('STRATA_NBD_TLS_DIR'))
+  .addOption(new Option('--backend <backend>', 'where volumes live: local (the data dir) or rbd:POOL[/NAMESPACE] (Ceph RBD)').env('STRATA_BACKEND').default('local'))
+  .addOption(new Option('--ceph-conf <file>', 'ceph.conf for --backend rbd:… (default: Ceph\'s own search)').env('CEPH_CONF'))
+  .addOption(new Option('--ceph-id <name>', 'Ceph client name without "client." for --backend rbd:…').env('STRATA_CEPH_ID').default('admin'))
   .addOption(new Option('--chunk-size-bytes <n>', 'chunk size of a new pool (power of two, 4096 to 1048576)').env('STRATA_CHUNK_SIZE_BYTES'))
   .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').env('STRATA_LOG_LEVEL').default('info'))
   .addOption(new Option('--database-url <url>', 'metadata database: sqlite:PATH or postgres://… (default: SQLite in the data dir)').env('STRATA_DATABASE_URL'))
   .addOption(new Option('--manila-policy-file <path>', 'policy (JSON) of the Manila dialect, replacing its defaults').env('STRATA_MANILA_POLICY_FILE'))
   .addOption(new Option('--public-url <url>', 'base URL of the links the API returns (default: the REST listen address)').env('STRATA_PUBLIC_URL'))
   .action(
-    async (options: { dataDir: string; listen: string; nbdListen: string; nbdTlsDir?: string; chunkSizeBytes?: string; logLevel: string; databaseUrl?: string; manilaPolicyFile?: string; publicUrl?: string }) => {
-    const { parseHostPort, parsePublicUrl, startServer } = await service();
+    async (options: { dataDir: string; backend: string; cephConf?: string; cephId: string; listen: string; nbdListen: string; nbdTlsDir?: string; chunkSizeBytes?: string; logLevel: string; databaseUrl?: string; manilaPolicyFile?: string; publicUrl?: string }) => {
+    const { parseBackend, parseHostPort, parsePublicUrl, startServer } = await service();
     const server = await startServer({
       dataDir: options.dataDir,
+      backend: parseBackend(options.backend, '--backend', { cephConf: options.cephConf || undefined, cephId: options.cephId }),
       listen: parseHostPort(options.listen, '--listen'),
       nbdListen: parseHostPort(options.nbdListen, '--nbd-listen'),
       nbdTlsDir: options.nbdTlsDir || undefined,

@@ -8,11 +8,12 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { buildApp } from './api/app.js';
+import { RbdBackend } from './backends/rbd/backend.js';
 import { checkHealth } from './core/health.js';
 import { CoreMetrics } from './core/metrics.js';
 import { ControlPlane } from './core/plane.js';
 import { openDatabase } from './db/index.js';
-import { createPool, type Engine, openPool } from './engine/index.js';
+import { createPool, type Engine, type EngineApi, openPool } from './engine/index.js';
 import { fileNames } from './engine/layout.js';
 import { isStrataError } from './lib/errors.js';
 import { limits } from './lib/limits.js';
@@ -25,8 +26,24 @@ export interface HostPort {
   port: number;
 }
 
+/** Where volumes live: the embedded engine in the data directory, or a Ceph RBD pool. */
+export type BackendConfig =
+  | { kind: 'local' }
+  | {
+      kind: 'rbd';
+      pool: string;
+      /** A RADOS namespace inside the pool (`rbd:POOL/NAMESPACE`). */
+      namespace?: string;
+      /** ceph.conf; Ceph's own default search when absent. */
+      cephConf?: string;
+      /** Client name without `client.`. */
+      cephId: string;
+    };
+
 export interface ServeConfig {
   dataDir: string;
+  /** Default: local. */
+  backend?: BackendConfig;
   listen: HostPort;
   nbdListen: HostPort;
   /** Directory of NBD TLS credentials (qemu's x509 layout); TLS is then required and URIs are nbds://. */
@@ -47,7 +64,7 @@ export interface ServeConfig {
 export interface RunningServer {
   apiUrl: string;
   nbdUrl: string;
-  engine: Engine;
+  engine: EngineApi;
   plane: ControlPlane;
   /** Set on the first start when no admin password was given: print it once. */
   generatedAdminPassword: string | null;
@@ -78,6 +95,19 @@ export function parsePublicUrl(value: string, what: string): string {
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
+/**
+ * `--backend`: `local`, or `rbd:POOL` / `rbd:POOL/NAMESPACE` (Ceph's rules for pool and
+ * namespace names: no `/` or `@`, not empty).
+ */
+export function parseBackend(value: string, what: string, ceph: { cephConf?: string; cephId?: string } = {}): BackendConfig {
+  if (value.trim() === 'local') return { kind: 'local' };
+  const match = /^rbd:([^/@\s]+)(?:\/([^/@\s]+))?$/.exec(value.trim());
+  if (match === null) throw new Error(`${what} must be local, rbd:POOL or rbd:POOL/NAMESPACE, got "${value}"`);
+  const cephId = ceph.cephId ?? 'admin';
+  if (!/^[A-Za-z0-9_.-]+$/.test(cephId)) throw new Error(`--ceph-id must be a Ceph client name without "client.", got "${cephId}"`);
+  return { kind: 'rbd', pool: match[1], namespace: match[2], cephConf: ceph.cephConf, cephId };
+}
+
 function urlHost(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
@@ -93,6 +123,17 @@ async function openOrCreatePool(dataDir: string, chunkSizeBytes: number | undefi
     if (isStrataError(error, 'NOT_FOUND')) return createPool(storage, { chunkSizeBytes });
     throw error;
   }
+}
+
+/** Opens the backend the configuration names: the only place that chooses one. */
+async function openBackend(config: ServeConfig): Promise<{ engine: EngineApi; poolId: string; poolDir?: string }> {
+  const backend = config.backend ?? { kind: 'local' };
+  if (backend.kind === 'rbd') {
+    const rbd = await RbdBackend.open({ confPath: backend.cephConf, id: backend.cephId, pool: backend.pool, namespace: backend.namespace });
+    return { engine: rbd, poolId: rbd.poolId };
+  }
+  const engine = await openOrCreatePool(config.dataDir, config.chunkSizeBytes);
+  return { engine, poolId: poolIdOf(config.dataDir), poolDir: join(config.dataDir, 'pool') };
 }
 
 /** The pool's identity in the metadata database, kept beside it in the data directory. */
@@ -133,7 +174,7 @@ async function startLocked(config: ServeConfig): Promise<RunningServer> {
   const logger = pino({ level: config.logLevel ?? 'info' }, pino.destination(2));
   // Read first: bad credentials stop the start before the pool is opened.
   const nbdTls = config.nbdTlsDir === undefined ? undefined : readTlsDirectory(config.nbdTlsDir);
-  const engine = await openOrCreatePool(config.dataDir, config.chunkSizeBytes);
+  const { engine, poolId, poolDir } = await openBackend(config);
   const database = await openDatabase(config.databaseUrl ?? `sqlite:${join(config.dataDir, 'metadata.db')}`, {
     onIdleConnectionError: (error) => logger.warn({ err: error }, 'the metadata database closed an idle connection'),
   }).catch(async (error: unknown) => {
@@ -159,9 +200,10 @@ async function startLocked(config: ServeConfig): Promise<RunningServer> {
     db: database.db,
     dbKind: database.kind,
     engine,
-    poolId: poolIdOf(config.dataDir),
-    // The data directory's lock makes this process the pool's only server.
-    poolAccess: 'exclusive',
+    poolId,
+    // A local pool is this process's alone (the data directory's lock); an RBD pool is shared
+    // by every instance started on it.
+    poolAccess: config.backend?.kind === 'rbd' ? 'shared' : 'exclusive',
     exports,
     nbdBaseUri: () => nbdUrl,
     metrics,
@@ -169,8 +211,8 @@ async function startLocked(config: ServeConfig): Promise<RunningServer> {
   });
   const { generatedPassword } = await plane.identity.bootstrap(config.adminPassword);
   const report = await plane.start();
-  logger.info({ database: database.displayUrl, ...report }, 'control plane started');
-  const poolDir = join(config.dataDir, 'pool');
+  const backendName = engine instanceof RbdBackend ? engine.describe() : 'local';
+  logger.info({ database: database.displayUrl, backend: backendName, ...report }, 'control plane started');
   const app = await buildApp({
     plane,
     dialects: { manilaPolicyFile: config.manilaPolicyFile },

@@ -204,6 +204,23 @@ export const limits = {
     exportCountMax: 1024 * 1024,
     closeLingerMsMax: 5_000,
   },
+
+  /** The Ceph RBD backend's bounds (src/backends/rbd). */
+  rbd: {
+    /** Volume ids are random below 2^volumeIdBits; a snapshot id is volumeId·2^snapIdBits + RBD's snapshot id (53 bits in all). */
+    volumeIdBits: 24,
+    snapIdBits: 29,
+    /** Random volume ids tried before a create gives up (each collision is an EEXIST from RBD). */
+    volumeIdAttemptsMax: 8,
+    /** A write refused because another instance holds the image's exclusive lock (its fence) is retried for this long. */
+    lockWaitMsMax: 10_000,
+    lockRetryIntervalMs: 20,
+    /** A volume's image still open at another instance (or watched by a dead one) is removed once it is not, retrying for this long. */
+    removeWaitMsMax: 60_000,
+    removeRetryIntervalMs: 250,
+    /** The unit diffs are rounded out to and reported in. */
+    diffBlockSizeBytes: 4 * KiB,
+  },
 } as const;
 
 export const units = { KiB, MiB, TiB } as const;

@@ -20,11 +20,11 @@ export interface Server {
   exited: Promise<number | null>;
 }
 
-/** Starts `strata serve` on DATA_DIR (ports 0 unless given) with this admin password on first start. */
-export async function startServe(dataDir: string, adminPassword: string, ports: { api?: number; nbd?: number } = {}): Promise<Server> {
+/** Starts `strata serve` on DATA_DIR (ports 0 unless given) with this admin password on first start, and any further flags. */
+export async function startServe(dataDir: string, adminPassword: string, ports: { api?: number; nbd?: number } = {}, flags: string[] = []): Promise<Server> {
   const child = spawn(
     process.execPath,
-    [mainJs, 'serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${ports.api ?? 0}`, '--nbd-listen', `127.0.0.1:${ports.nbd ?? 0}`, '--log-level', 'warn'],
+    [mainJs, 'serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${ports.api ?? 0}`, '--nbd-listen', `127.0.0.1:${ports.nbd ?? 0}`, '--log-level', 'warn', ...flags],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, STRATA_ADMIN_PASSWORD: adminPassword } },
   );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
