@@ -29,6 +29,8 @@ export interface BlockDevice {
   writeZeroes(offsetBytes: number, lengthBytes: number, options: { fua: boolean; noHole: boolean }): Promise<void>;
   /** Contiguous extents covering exactly [offset, offset + length). */
   blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]>;
+  /** False when block status costs I/O: READs are then sent as data without asking it (absent: true). */
+  readonly blockStatusIsCheap?: boolean;
 }
 
 /** A view served as a device; its size is read once here and updated by `resize` when the volume grows. */
@@ -51,6 +53,7 @@ export async function viewDevice(engine: EngineApi, view: ViewRef, options: { re
       sizeBytes = Math.max(sizeBytes, grown);
     },
     readOnly,
+    blockStatusIsCheap: engine.blockStatusIsCheap,
     read: (offsetBytes, lengthBytes) => engine.read(view, offsetBytes, lengthBytes),
     write: (offsetBytes, data, { fua }) => (readOnly ? refuse() : engine.write(volumeId, offsetBytes, data, { fua })),
     flush: () => (readOnly ? Promise.resolve() : engine.flush()),

@@ -47,6 +47,7 @@ export interface EngineOptions {
 
 export class Engine implements EngineApi {
   readonly chunkSizeBytes: number;
+  readonly blockStatusIsCheap = true;
   private readonly sectorsPerChunk: number;
   private readonly nowMs: () => number;
   private readonly readOnly: boolean;

@@ -118,6 +118,11 @@ export interface PoolInfo {
  */
 export interface EngineApi {
   readonly chunkSizeBytes: number;
+  /**
+   * Whether `blockStatus` is answered without I/O (from memory), so that a reader may ask it
+   * before every READ to send holes instead of zeroes. False where it costs a round trip.
+   */
+  readonly blockStatusIsCheap: boolean;
   info(): Promise<PoolInfo>;
   /** Why the pool cannot take writes now, if it cannot (a failure, or commits held back by a full disk). */
   health(): { writable: boolean; reasons: string[] };

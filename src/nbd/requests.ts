@@ -166,8 +166,9 @@ async function readSegments(
     { kind: 'data', offsetBytes, data: await readExactly(device, offsetBytes, lengthBytes) },
   ];
   // A read no longer than the shortest hole worth sending can only be one run: skip the
-  // allocation lookup (most random reads are this size) and send it as data.
-  if (!structured || lengthBytes <= limits.readHoleBytesMin) return whole();
+  // allocation lookup (most random reads are this size) and send it as data. So does every
+  // read of a device whose block status costs I/O (Ceph RBD: a diff-iterate per READ).
+  if (!structured || lengthBytes <= limits.readHoleBytesMin || device.blockStatusIsCheap === false) return whole();
   const runs = zeroRuns(await device.blockStatus(offsetBytes, lengthBytes), offsetBytes, lengthBytes, limits.readHoleBytesMin);
   if (!runs.some((run) => run.zero) || runs.length > limits.readSegmentCountMax) return whole();
   // Every write completed before this READ arrived is reflected in the block status just taken,

@@ -27,6 +27,8 @@ interface Gate {
 export class MemoryDevice implements BlockDevice {
   sizeBytes: number;
   readOnly: boolean;
+  /** Set false to act like a device whose block status costs I/O. */
+  blockStatusIsCheap = true;
   readonly pages = new Map<number, Buffer>();
   readonly durable = new Map<number, Buffer>();
   /** Every call, in arrival order (off when `recordCalls` is false). */

@@ -173,6 +173,19 @@ describe('reads and writes', () => {
     client.destroy();
   });
 
+  it('a structured READ of a device whose block status costs I/O goes out as data without asking it', async () => {
+    const { client, device } = await session({ sizeBytes: 65_536, structured: true });
+    device.blockStatusIsCheap = false;
+    device.poke(8192, pattern(4096, 2));
+    const { errno, chunks } = await structured(client, { type: NBD_CMD_READ, offsetBytes: 0, lengthBytes: 65_536 });
+    assert.equal(errno, 0);
+    const { data, layout } = reassemble(chunks, 0, 65_536);
+    assert.deepEqual(layout, ['data@0+65536']);
+    assert.deepEqual(data, device.peek(0, 65_536));
+    assert.deepEqual(device.calls.filter((call) => call.op === 'blockStatus'), [], 'block status was asked before the READ');
+    client.destroy();
+  });
+
   it('a structured READ keeps short zero runs inside data chunks and stays exact at odd offsets', async () => {
     const { client, device } = await session({ sizeBytes: 65_536, structured: true });
     device.poke(4096, pattern(100, 4));

@@ -40,6 +40,8 @@ export const imageFeatures = 1n | 4n | 8n | 16n | 32n;
 export class RbdBackend implements EngineApi {
   /** The unit diffs and allocation are reported in. */
   readonly chunkSizeBytes = limits.rbd.diffBlockSizeBytes;
+  /** Block status is a diff-iterate on the cluster: READs do not ask it first. */
+  readonly blockStatusIsCheap = false;
   /** The control plane's pool id: the same on every instance using this cluster, pool and namespace. */
   readonly poolId: string;
   private readonly heads = new Map<number, Promise<RbdImage>>();
