@@ -6,6 +6,7 @@
  * Everything else that waits on the cluster runs on a koffi worker thread (`offLoop`).
  */
 import koffi from 'koffi';
+import { StrataError } from '../../lib/errors.js';
 import { check } from './errors.js';
 import { cString, native, offLoop, whilePending, withCallback, type ParentSpec, type Pointer, type SnapInfo } from './librbd.js';
 
@@ -58,6 +59,8 @@ function nativeBuffer(lengthBytes: number): { pointer: Pointer; view: Buffer; fr
 
 export class RbdImage {
   private closed: Promise<void> | null = null;
+  private inFlight = 0;
+  private readonly drained: (() => void)[] = [];
 
   private constructor(
     readonly handle: Pointer,
@@ -73,9 +76,28 @@ export class RbdImage {
     return new RbdImage(out[0] as Pointer, name);
   }
 
+  /**
+   * Closes the handle once every call already using it has returned: librbd aborts the process
+   * when an image is closed under an operation in flight (a snapshot's view closed by its
+   * deletion while a read or diff on it still runs). Calls made after close are refused.
+   */
   close(): Promise<void> {
-    this.closed ??= offLoop(native().rbdClose, this.handle).then((result) => void check(result, 'rbd_close', this.name));
+    this.closed ??= (async () => {
+      while (this.inFlight > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
+      check(await offLoop(native().rbdClose, this.handle), 'rbd_close', this.name);
+    })();
     return this.closed;
+  }
+
+  /** Runs a call on the handle, counted so close() waits for it; NOT_FOUND once the image is closing. */
+  private async use<T>(call: () => Promise<T>): Promise<T> {
+    if (this.closed !== null) throw new StrataError('NOT_FOUND', `${this.name} is closed (its volume or snapshot went away)`);
+    this.inFlight++;
+    try {
+      return await call();
+    } finally {
+      if (--this.inFlight === 0) for (const resolve of this.drained.splice(0)) resolve();
+    }
   }
 
   // ---- data ---------------------------------------------------------------------------------
@@ -84,7 +106,7 @@ export class RbdImage {
     const lib = native();
     const buffer = nativeBuffer(lengthBytes);
     try {
-      const result = await completions.run((c) => lib.rbdAioRead(this.handle, offsetBytes, lengthBytes, buffer.pointer, c) as number);
+      const result = await this.use(() => completions.run((c) => lib.rbdAioRead(this.handle, offsetBytes, lengthBytes, buffer.pointer, c) as number));
       check(result, 'rbd_aio_read', this.name);
       const data = Buffer.alloc(lengthBytes);
       buffer.view.copy(data, 0, 0, Math.min(result, lengthBytes));
@@ -99,7 +121,7 @@ export class RbdImage {
     const buffer = nativeBuffer(data.length);
     try {
       buffer.view.set(data);
-      const result = await completions.run((c) => lib.rbdAioWrite(this.handle, offsetBytes, data.length, buffer.pointer, c) as number);
+      const result = await this.use(() => completions.run((c) => lib.rbdAioWrite(this.handle, offsetBytes, data.length, buffer.pointer, c) as number));
       check(result, 'rbd_aio_write', this.name);
     } finally {
       buffer.free();
@@ -108,19 +130,19 @@ export class RbdImage {
 
   async discard(offsetBytes: number, lengthBytes: number): Promise<void> {
     const lib = native();
-    check(await completions.run((c) => lib.rbdAioDiscard(this.handle, offsetBytes, lengthBytes, c) as number), 'rbd_aio_discard', this.name);
+    check(await this.use(() => completions.run((c) => lib.rbdAioDiscard(this.handle, offsetBytes, lengthBytes, c) as number)), 'rbd_aio_discard', this.name);
   }
 
   async writeZeroes(offsetBytes: number, lengthBytes: number, thick: boolean): Promise<void> {
     const lib = native();
     // RBD_WRITE_ZEROES_FLAG_THICK_PROVISION keeps the range allocated.
     const flags = thick ? 1 : 0;
-    check(await completions.run((c) => lib.rbdAioWriteZeroes(this.handle, offsetBytes, lengthBytes, c, flags, 0) as number), 'rbd_aio_write_zeroes', this.name);
+    check(await this.use(() => completions.run((c) => lib.rbdAioWriteZeroes(this.handle, offsetBytes, lengthBytes, c, flags, 0) as number)), 'rbd_aio_write_zeroes', this.name);
   }
 
   async flush(): Promise<void> {
     const lib = native();
-    check(await completions.run((c) => lib.rbdAioFlush(this.handle, c) as number), 'rbd_aio_flush', this.name);
+    check(await this.use(() => completions.run((c) => lib.rbdAioFlush(this.handle, c) as number)), 'rbd_aio_flush', this.name);
   }
 
   // ---- properties -----------------------------------------------------------------------------
@@ -159,24 +181,24 @@ export class RbdImage {
   }
 
   async resize(sizeBytes: number): Promise<void> {
-    check(await offLoop(native().rbdResize, this.handle, sizeBytes), 'rbd_resize', this.name);
+    check(await this.use(() => offLoop(native().rbdResize, this.handle, sizeBytes)), 'rbd_resize', this.name);
   }
 
   async metadata(key: string): Promise<string | null> {
     const value = Buffer.alloc(256);
     const length: [number] = [value.length];
-    const result = await offLoop(native().rbdMetadataGet, this.handle, key, value, length);
+    const result = await this.use(() => offLoop(native().rbdMetadataGet, this.handle, key, value, length));
     if (result === -2) return null;
     check(result, 'rbd_metadata_get', `${this.name} ${key}`);
     return cString(value);
   }
 
   async setMetadata(key: string, value: string): Promise<void> {
-    check(await offLoop(native().rbdMetadataSet, this.handle, key, value), 'rbd_metadata_set', `${this.name} ${key}`);
+    check(await this.use(() => offLoop(native().rbdMetadataSet, this.handle, key, value)), 'rbd_metadata_set', `${this.name} ${key}`);
   }
 
   async removeMetadata(key: string): Promise<void> {
-    const result = await offLoop(native().rbdMetadataRemove, this.handle, key);
+    const result = await this.use(() => offLoop(native().rbdMetadataRemove, this.handle, key));
     if (result !== -2) check(result, 'rbd_metadata_remove', `${this.name} ${key}`);
   }
 
@@ -185,7 +207,7 @@ export class RbdImage {
   /** Creates a snapshot and returns its RBD id. */
   async createSnapshot(name: string): Promise<number> {
     const lib = native();
-    check(await offLoop(lib.rbdSnapCreate, this.handle, name), 'rbd_snap_create', `${this.name}@${name}`);
+    check(await this.use(() => offLoop(lib.rbdSnapCreate, this.handle, name)), 'rbd_snap_create', `${this.name}@${name}`);
     const id: [bigint | number] = [0];
     check(lib.rbdSnapGetId(this.handle, name, id) as number, 'rbd_snap_get_id', `${this.name}@${name}`);
     return Number(id[0]);
@@ -221,26 +243,26 @@ export class RbdImage {
   }
 
   async removeSnapshot(snapId: number): Promise<void> {
-    check(await offLoop(native().rbdSnapRemoveById, this.handle, snapId), 'rbd_snap_remove_by_id', `${this.name}@${snapId}`);
+    check(await this.use(() => offLoop(native().rbdSnapRemoveById, this.handle, snapId)), 'rbd_snap_remove_by_id', `${this.name}@${snapId}`);
   }
 
   /** Rolls the head back to a snapshot (copies every object that differs: O(image size)). */
   async rollback(snapName: string, onProgress: (done: number, total: number) => void): Promise<void> {
     const lib = native();
     await withCallback(progressFn(onProgress), lib.types.progressCallback, async (callback) => {
-      check(await offLoop(lib.rbdSnapRollbackWithProgress, this.handle, snapName, callback, null), 'rbd_snap_rollback', `${this.name}@${snapName}`);
+      check(await this.use(() => offLoop(lib.rbdSnapRollbackWithProgress, this.handle, snapName, callback, null)), 'rbd_snap_rollback', `${this.name}@${snapName}`);
     });
   }
 
   /** Makes this handle read the snapshot `snapId` (a handle opened read-only for a view). */
   async setSnapshot(snapId: number): Promise<void> {
-    check(await offLoop(native().rbdSnapSetById, this.handle, snapId), 'rbd_snap_set_by_id', `${this.name}@${snapId}`);
+    check(await this.use(() => offLoop(native().rbdSnapSetById, this.handle, snapId)), 'rbd_snap_set_by_id', `${this.name}@${snapId}`);
   }
 
   async flatten(onProgress: (done: number, total: number) => void): Promise<void> {
     const lib = native();
     await withCallback(progressFn(onProgress), lib.types.progressCallback, async (callback) => {
-      const result = await offLoop(lib.rbdFlattenWithProgress, this.handle, callback, null);
+      const result = await this.use(() => offLoop(lib.rbdFlattenWithProgress, this.handle, callback, null));
       // EINVAL: the image has no parent (already flat).
       if (result !== -22) check(result, 'rbd_flatten', this.name);
     });
@@ -248,11 +270,11 @@ export class RbdImage {
 
   async lock(): Promise<void> {
     // RBD_LOCK_MODE_EXCLUSIVE
-    check(await offLoop(native().rbdLockAcquire, this.handle, 0), 'rbd_lock_acquire', this.name);
+    check(await this.use(() => offLoop(native().rbdLockAcquire, this.handle, 0)), 'rbd_lock_acquire', this.name);
   }
 
   async unlock(): Promise<void> {
-    check(await offLoop(native().rbdLockRelease, this.handle), 'rbd_lock_release', this.name);
+    check(await this.use(() => offLoop(native().rbdLockRelease, this.handle)), 'rbd_lock_release', this.name);
   }
 
   /**
@@ -267,7 +289,7 @@ export class RbdImage {
       return 0;
     };
     await withCallback(collect, lib.types.diffCallback, async (callback) => {
-      const result = await offLoop(lib.rbdDiffIterate2, this.handle, fromSnapName, offsetBytes, lengthBytes, includeParent ? 1 : 0, 0, callback, null);
+      const result = await this.use(() => offLoop(lib.rbdDiffIterate2, this.handle, fromSnapName, offsetBytes, lengthBytes, includeParent ? 1 : 0, 0, callback, null));
       check(result, 'rbd_diff_iterate2', this.name);
     });
     extents.sort((a, b) => a.offsetBytes - b.offsetBytes);
