@@ -1,5 +1,6 @@
 /**
- * A control plane and its HTTP app for tests, without sockets: an engine on an in-memory disk,
+ * A control plane and its HTTP app for tests, without sockets: the embedded engine on an
+ * in-memory disk (or, with `backend: 'rbd'`, Ceph RBD in a fresh namespace of the test pool),
  * a fresh metadata database of the requested kind, an NBD export table, and `app.inject()`.
  * `as(token)` makes requests with a token; `login` gets one.
  */
@@ -12,9 +13,12 @@ import { CoreMetrics } from '../../src/core/metrics.js';
 import type { IdentityOptions } from '../../src/core/identity.js';
 import { ControlPlane } from '../../src/core/plane.js';
 import { openDatabase, type MetadataDatabase } from '../../src/db/index.js';
-import { createPool, type Engine } from '../../src/engine/index.js';
+import { RbdBackend } from '../../src/backends/rbd/backend.js';
+import { createPool, type EngineApi } from '../../src/engine/index.js';
 import { ExportTable } from '../../src/nbd/index.js';
 import { MemoryStorage } from '../../src/storage/index.js';
+import { cephConf, freshNamespace, testPool } from '../backend/ceph.js';
+import type { BackendKind } from '../support/backends.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from '../support/databases.js';
 
 export const adminPassword = 'harness-admin-password';
@@ -29,9 +33,10 @@ export interface Response<T = any> {
 
 export interface Harness {
   kind: DatabaseKind;
+  backend: BackendKind;
   app: FastifyInstance;
   plane: ControlPlane;
-  engine: Engine;
+  engine: EngineApi;
   exports: ExportTable;
   database: MetadataDatabase;
   /** Sends a request; `body` as an object is sent as JSON, as a string it is sent raw. */
@@ -47,6 +52,9 @@ export interface Harness {
 export async function createHarness(
   kind: DatabaseKind,
   options: {
+    /** Where volumes live: the embedded engine (default) or RBD in a fresh namespace of the test pool. */
+    backend?: BackendKind;
+    /** The embedded engine's chunk size (RBD reports in its own diff block size). */
     chunkSizeBytes?: number;
     dialects?: DialectSettings;
     /** Share this database (another instance's); it is not dropped on close. */
@@ -63,14 +71,15 @@ export async function createHarness(
 ): Promise<Harness> {
   const testDb: TestDatabase = options.sharedDatabase ?? (await createTestDatabase(kind));
   const database = await openDatabase(testDb.url);
-  const engine = await createPool(new MemoryStorage(), { chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024 });
+  const backend = options.backend ?? 'local';
+  const { engine, poolId } = await openTestBackend(backend, options.chunkSizeBytes);
   const exports = new ExportTable();
   const plane = new ControlPlane(
     {
       db: database.db,
       dbKind: database.kind,
       engine,
-      poolId: crypto.randomUUID(),
+      poolId,
       exports,
       nbdBaseUri: () => 'nbd://127.0.0.1:10809',
       metrics: new CoreMetrics({ pool: engine }),
@@ -120,6 +129,7 @@ export async function createHarness(
   };
   return {
     kind,
+    backend,
     app,
     plane,
     engine,
@@ -138,4 +148,14 @@ export async function createHarness(
       if (options.sharedDatabase === undefined) await testDb.drop();
     },
   };
+}
+
+async function openTestBackend(backend: BackendKind, chunkSizeBytes: number | undefined): Promise<{ engine: EngineApi; poolId: string }> {
+  if (backend === 'rbd') {
+    const conf = cephConf();
+    if (conf === null) throw new Error('the rbd harness needs STRATA_TEST_CEPH_CONF (see scripts/start-test-ceph.sh)');
+    const rbd = await RbdBackend.open({ confPath: conf, pool: testPool, namespace: freshNamespace('harness') });
+    return { engine: rbd, poolId: rbd.poolId };
+  }
+  return { engine: await createPool(new MemoryStorage(), { chunkSizeBytes: chunkSizeBytes ?? 64 * 1024 }), poolId: crypto.randomUUID() };
 }
