@@ -3,6 +3,7 @@
  * flatten the clones made from its snapshots, remove its snapshots, then the image, reporting
  * progress at each step. Run again after an interruption, it continues from what is left.
  */
+import { isStrataError } from '../../lib/errors.js';
 import type { RbdJob } from './jobs.js';
 import { removeImage, type RbdImage } from './image.js';
 import type { Pointer } from './librbd.js';
@@ -29,7 +30,11 @@ export async function deleteVolumeWork(context: DeletionContext, volumeId: numbe
     job.report(++done, total);
   }
   for (const snap of snaps) {
-    await whileLocked(() => head.removeSnapshot(snap.id));
+    // Gone already: a snapshot deleted while it had clones waits in RBD's trash and goes by
+    // itself once the flatten above detached its last clone (or another instance removed it).
+    await whileLocked(() => head.removeSnapshot(snap.id)).catch((error: unknown) => {
+      if (!isStrataError(error, 'NOT_FOUND')) throw error;
+    });
     job.report(++done, total);
   }
   await context.forget(volumeId);
