@@ -56,3 +56,26 @@ export function suiteVariants(): SuiteVariant[] {
   }
   return variants;
 }
+
+/** RBD's object size for the images the backend creates (librbd's default, order 22). */
+export const rbdObjectSizeBytes = 4 * 1024 * 1024;
+
+/**
+ * Which blocks a diff may name beyond the ones written since its base. The embedded engine
+ * tracks every block, so none. RBD's diff comes from the extents the OSD keeps per RADOS
+ * object, which may reach from the start of an object to its last write since the base
+ * (an unwritten gap, or data older than the base, in between). What both guarantee: every
+ * written block is named, and nothing past the last block written since the base in each
+ * object (on the embedded engine: nothing but the written blocks).
+ */
+export function diffMayName(backend: BackendKind, writtenBlocks: Iterable<number>, blockBytes: number): (block: number) => boolean {
+  const written = new Set(writtenBlocks);
+  if (backend === 'local') return (block) => written.has(block);
+  const blocksPerObject = rbdObjectSizeBytes / blockBytes;
+  const lastInObject = new Map<number, number>();
+  for (const block of written) {
+    const object = Math.floor(block / blocksPerObject);
+    lastInObject.set(object, Math.max(block, lastInObject.get(object) ?? -1));
+  }
+  return (block) => block <= (lastInObject.get(Math.floor(block / blocksPerObject)) ?? -1);
+}

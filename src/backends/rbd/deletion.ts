@@ -22,7 +22,7 @@ export async function deleteVolumeWork(context: DeletionContext, volumeId: numbe
   const head = await context.head(volumeId);
   await whileLocked(() => head.setMetadata(metadataKeys.deleting, '1'));
   const children = await childrenOf(context, head.name);
-  const snaps = head.snapshots();
+  const snaps = await head.snapshots();
   const total = children.length + snaps.length + 1;
   let done = 0;
   for (const child of children) {
@@ -48,7 +48,7 @@ async function childrenOf(context: DeletionContext, name: string): Promise<RbdIm
   const children: RbdImage[] = [];
   for (const id of await context.volumeIds()) {
     const head = await context.head(id).catch(() => null);
-    if (head !== null && head.parent()?.imageName === name) children.push(head);
+    if (head !== null && (await head.parent())?.imageName === name) children.push(head);
   }
   return children;
 }

@@ -147,25 +147,29 @@ export class RbdImage {
 
   // ---- properties -----------------------------------------------------------------------------
 
-  sizeBytes(): number {
+  // Every query below runs off the event loop too: librbd may refresh the image header first
+  // (after another handle took a snapshot), on the thread that also runs aio completions,
+  // which wait for this loop; asked on the loop, that would deadlock.
+
+  async sizeBytes(): Promise<number> {
     const out: [bigint | number] = [0];
-    check(native().rbdGetSize(this.handle, out) as number, 'rbd_get_size', this.name);
+    check(await this.use(() => offLoop(native().rbdGetSize, this.handle, out)), 'rbd_get_size', this.name);
     return Number(out[0]);
   }
 
-  createdAtMs(): number {
+  async createdAtMs(): Promise<number> {
     const out = [{ tv_sec: 0, tv_nsec: 0 }];
-    check(native().rbdGetCreateTimestamp(this.handle, out) as number, 'rbd_get_create_timestamp', this.name);
+    check(await this.use(() => offLoop(native().rbdGetCreateTimestamp, this.handle, out)), 'rbd_get_create_timestamp', this.name);
     return timespecMs(out[0]);
   }
 
   /** The clone parent (image name and snapshot id), or null for an image that reads through none. */
-  parent(): ParentSpec | null {
+  async parent(): Promise<ParentSpec | null> {
     const lib = native();
     const image = koffi.alloc(lib.types.linkedImageSpec, 1) as Pointer;
     const snap = koffi.alloc(lib.types.snapSpec, 1) as Pointer;
     try {
-      const result = lib.rbdGetParent(this.handle, image, snap) as number;
+      const result = await this.use(() => offLoop(lib.rbdGetParent, this.handle, image, snap));
       if (result === -2) return null;
       check(result, 'rbd_get_parent', this.name);
       const imageSpec = koffi.decode(image, lib.types.linkedImageSpec) as { image_name: string };
@@ -209,18 +213,18 @@ export class RbdImage {
     const lib = native();
     check(await this.use(() => offLoop(lib.rbdSnapCreate, this.handle, name)), 'rbd_snap_create', `${this.name}@${name}`);
     const id: [bigint | number] = [0];
-    check(lib.rbdSnapGetId(this.handle, name, id) as number, 'rbd_snap_get_id', `${this.name}@${name}`);
+    check(await this.use(() => offLoop(lib.rbdSnapGetId, this.handle, name, id)), 'rbd_snap_get_id', `${this.name}@${name}`);
     return Number(id[0]);
   }
 
-  snapshots(): SnapInfo[] {
+  async snapshots(): Promise<SnapInfo[]> {
     const lib = native();
     let capacity = 16;
     for (;;) {
       const max: [number] = [capacity];
       const array = koffi.alloc(lib.types.snapInfo, capacity + 1) as Pointer;
       try {
-        const result = lib.rbdSnapList(this.handle, array, max) as number;
+        const result = await this.use(() => offLoop(lib.rbdSnapList, this.handle, array, max));
         if (result === -34) {
           capacity = Math.max(capacity * 2, max[0]);
           continue;
@@ -236,9 +240,9 @@ export class RbdImage {
     }
   }
 
-  snapshotCreatedAtMs(snapId: number): number {
+  async snapshotCreatedAtMs(snapId: number): Promise<number> {
     const out = [{ tv_sec: 0, tv_nsec: 0 }];
-    check(native().rbdSnapGetTimestamp(this.handle, snapId, out) as number, 'rbd_snap_get_timestamp', `${this.name}@${snapId}`);
+    check(await this.use(() => offLoop(native().rbdSnapGetTimestamp, this.handle, snapId, out)), 'rbd_snap_get_timestamp', `${this.name}@${snapId}`);
     return timespecMs(out[0]);
   }
 

@@ -41,8 +41,7 @@ export class RbdSnapshots {
   /** Strata's snapshots of a volume's image, oldest first. */
   async entries(volumeId: number): Promise<SnapshotEntry[]> {
     const head = await this.context.head(volumeId);
-    return head
-      .snapshots()
+    return (await head.snapshots())
       .filter((snap) => snap.name.startsWith(snapshotNamePrefix))
       .sort((a, b) => a.id - b.id)
       .map((snap) => ({ ...snap, snapshotId: snapshotId(volumeId, snap.id), volumeId, head }));
@@ -88,7 +87,7 @@ export class RbdSnapshots {
       sizeBytes: entry.sizeBytes,
       state: 'available',
       parentSnapshotId: parent === null || parent === '' ? null : Number(parent),
-      createdAtMs: entry.head.snapshotCreatedAtMs(entry.id),
+      createdAtMs: await entry.head.snapshotCreatedAtMs(entry.id),
     };
   }
 
