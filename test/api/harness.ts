@@ -143,6 +143,7 @@ export async function createHarness(
       await plane.stop();
       await plane.jobs.idle();
       await app.close();
+      if (backend === 'rbd') await removeVolumes(engine);
       await engine.close();
       await database.close();
       if (options.sharedDatabase === undefined) await testDb.drop();
@@ -158,4 +159,13 @@ async function openTestBackend(backend: BackendKind, chunkSizeBytes: number | un
     return { engine: rbd, poolId: rbd.poolId };
   }
   return { engine: await createPool(new MemoryStorage(), { chunkSizeBytes: chunkSizeBytes ?? 64 * 1024 }), poolId: crypto.randomUUID() };
+}
+
+/** Deletes every volume of an RBD harness: the test cluster keeps its data in memory, shared by every run. */
+async function removeVolumes(engine: EngineApi): Promise<void> {
+  for (const volume of await engine.listVolumes().catch(() => [])) {
+    await Promise.resolve()
+      .then(() => engine.deleteVolume(volume.id).done)
+      .catch(() => undefined);
+  }
 }
