@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts (or reuses) a throwaway single-node Ceph cluster for the RBD tests and prints the path
+# Starts (or reuses; with --fresh, always makes anew) a throwaway single-node Ceph cluster for the RBD tests and prints the path
 # of its ceph.conf as the only line on stdout: one monitor from an explicit monmap, one manager,
 # one memstore OSD, authentication off, loopback only, pools of size 1, clone format 2, and the
 # pool strata-test. Prints
@@ -90,7 +90,7 @@ osd crush chooseleaf type = 0
 osd objectstore = memstore
 # A killed client's watch (and so its claim on an image's exclusive lock) expires after 5 s, not 30.
 osd client watch timeout = 5
-memstore device bytes = 2147483648
+memstore device bytes = 6442450944
 osd memory target = 268435456
 osd op num shards = 1
 osd op num threads per shard = 2
@@ -137,7 +137,9 @@ create_cluster() {
   touch "$BASE_DIR/ready"
 }
 
-if healthy; then
+# --fresh (what `npm test` asks): a new, empty cluster, whatever is running; tests leave images
+# behind and the OSD keeps them in memory.
+if [ "${1:-}" != "--fresh" ] && healthy; then
   log "reusing the Ceph cluster in $BASE_DIR"
 else
   create_cluster

@@ -10,7 +10,7 @@ bash scripts/install-test-tools.sh
 postgres_url=$(bash scripts/start-test-postgres.sh)
 if [ -n "$postgres_url" ]; then export STRATA_TEST_POSTGRES_URL="$postgres_url"; fi
 # Empty when Ceph is not installed; the tests then skip their RBD variant.
-ceph_conf=$(bash scripts/start-test-ceph.sh)
+ceph_conf=$(bash scripts/start-test-ceph.sh --fresh)
 if [ -n "$ceph_conf" ]; then export STRATA_TEST_CEPH_CONF="$ceph_conf"; fi
 npm run build --silent
 node --test --test-reporter=spec --test-reporter-destination=stdout dist/test/

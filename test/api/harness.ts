@@ -1,5 +1,6 @@
 /**
- * A control plane and its HTTP app for tests, without sockets: an engine on an in-memory disk,
+ * A control plane and its HTTP app for tests, without sockets: the embedded engine on an
+ * in-memory disk (or, with `backend: 'rbd'`, Ceph RBD in a fresh namespace of the test pool),
  * a fresh metadata database of the requested kind, an NBD export table, and `app.inject()`.
  * `as(token)` makes requests with a token; `login` gets one.
  */
@@ -13,9 +14,12 @@ import type { IdentityOptions } from '../../src/core/identity.js';
 import type { CoreDeps } from '../../src/core/context.js';
 import { ControlPlane, type PlaneTiming } from '../../src/core/plane.js';
 import { openDatabase, type MetadataDatabase } from '../../src/db/index.js';
-import { createPool, type Engine } from '../../src/engine/index.js';
+import { RbdBackend } from '../../src/backends/rbd/backend.js';
+import { createPool, type EngineApi } from '../../src/engine/index.js';
 import { ExportTable } from '../../src/nbd/index.js';
 import { MemoryStorage } from '../../src/storage/index.js';
+import { cephConf, freshNamespace, testPool } from '../backend/ceph.js';
+import type { BackendKind } from '../support/backends.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from '../support/databases.js';
 
 export const adminPassword = 'harness-admin-password';
@@ -30,9 +34,10 @@ export interface Response<T = any> {
 
 export interface Harness {
   kind: DatabaseKind;
+  backend: BackendKind;
   app: FastifyInstance;
   plane: ControlPlane;
-  engine: Engine;
+  engine: EngineApi;
   exports: ExportTable;
   database: MetadataDatabase;
   /** Sends a request; `body` as an object is sent as JSON, as a string it is sent raw. */
@@ -48,6 +53,9 @@ export interface Harness {
 export async function createHarness(
   kind: DatabaseKind,
   options: {
+    /** Where volumes live: the embedded engine (default) or RBD in a fresh namespace of the test pool. */
+    backend?: BackendKind;
+    /** The embedded engine's chunk size (RBD reports in its own diff block size). */
     chunkSizeBytes?: number;
     dialects?: DialectSettings;
     /** Share this database (another instance's); it is not dropped on close. */
@@ -64,7 +72,7 @@ export async function createHarness(
      * Serve this pool (another harness's engine and pool id) as a second instance of a shared
      * pool: the engine is not closed on close, and the plane runs with `poolAccess: 'shared'`.
      */
-    sharedPool?: { engine: Engine; poolId: string };
+    sharedPool?: { engine: EngineApi; poolId: string };
     /** The plane's lease, sweep and sync timing (tests shorten it). */
     timing?: Partial<PlaneTiming>;
     /** Default `exclusive`, or `shared` when `sharedPool` is given. */
@@ -73,15 +81,17 @@ export async function createHarness(
 ): Promise<Harness> {
   const testDb: TestDatabase = options.sharedDatabase ?? (await createTestDatabase(kind));
   const database = await openDatabase(testDb.url);
-  const engine = options.sharedPool?.engine ?? (await createPool(new MemoryStorage(), { chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024 }));
+  const backend = options.backend ?? 'local';
+  const { engine, poolId } = options.sharedPool ?? (await openTestBackend(backend, options.chunkSizeBytes));
   const exports = new ExportTable();
   const plane = new ControlPlane(
     {
       db: database.db,
       dbKind: database.kind,
       engine,
-      poolId: options.sharedPool?.poolId ?? crypto.randomUUID(),
-      poolAccess: options.poolAccess ?? (options.sharedPool === undefined ? 'exclusive' : 'shared'),
+      poolId,
+      // As `strata serve` runs them: a local pool is one process's alone, an RBD pool is shared.
+      poolAccess: options.poolAccess ?? (options.sharedPool === undefined && backend === 'local' ? 'exclusive' : 'shared'),
       exports,
       nbdBaseUri: () => 'nbd://127.0.0.1:10809',
       metrics: new CoreMetrics({ pool: engine }),
@@ -131,6 +141,7 @@ export async function createHarness(
   };
   return {
     kind,
+    backend,
     app,
     plane,
     engine,
@@ -144,9 +155,31 @@ export async function createHarness(
       await plane.stop();
       await plane.jobs.idle();
       await app.close();
-      if (options.sharedPool === undefined) await engine.close();
+      if (options.sharedPool === undefined) {
+        if (backend === 'rbd') await removeVolumes(engine);
+        await engine.close();
+      }
       await database.close();
       if (options.sharedDatabase === undefined) await testDb.drop();
     },
   };
+}
+
+async function openTestBackend(backend: BackendKind, chunkSizeBytes: number | undefined): Promise<{ engine: EngineApi; poolId: string }> {
+  if (backend === 'rbd') {
+    const conf = cephConf();
+    if (conf === null) throw new Error('the rbd harness needs STRATA_TEST_CEPH_CONF (see scripts/start-test-ceph.sh)');
+    const rbd = await RbdBackend.open({ confPath: conf, pool: testPool, namespace: freshNamespace('harness') });
+    return { engine: rbd, poolId: rbd.poolId };
+  }
+  return { engine: await createPool(new MemoryStorage(), { chunkSizeBytes: chunkSizeBytes ?? 64 * 1024 }), poolId: crypto.randomUUID() };
+}
+
+/** Deletes every volume of an RBD harness: the test cluster keeps its data in memory, shared by every run. */
+async function removeVolumes(engine: EngineApi): Promise<void> {
+  for (const volume of await engine.listVolumes().catch(() => [])) {
+    await Promise.resolve()
+      .then(() => engine.deleteVolume(volume.id).done)
+      .catch(() => undefined);
+  }
 }

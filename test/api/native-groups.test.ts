@@ -9,14 +9,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { rbdSkipReason, suiteVariants } from '../support/backends.js';
 import { databaseKinds, postgresSkipReason } from '../support/databases.js';
 import { createHarness, type Harness, type Response } from './harness.js';
 import { KiB, MiB, expectError, expectOk, expectShape, groupTags, missingId, password, shapes, show, typeChecks } from './native-assertions.js';
 
 // ---- the table ----------------------------------------------------------------------------
 
-for (const kind of databaseKinds()) {
-  describe(`native API groups on ${kind}`, () => {
+for (const { database: kind, backend, label } of suiteVariants()) {
+  describe(`native API groups on ${label}`, () => {
     let h: Harness;
     type Tenant = { projectId: string; userId: string; token: string };
     let alice: Tenant;
@@ -109,7 +110,7 @@ for (const kind of databaseKinds()) {
     }
 
     before(async () => {
-      h = await createHarness(kind);
+      h = await createHarness(kind, { backend });
       alice = await h.tenant('alice');
       bob = await h.tenant('bob');
       const user = await api('POST', '/users', h.adminToken, { name: 'alice-reader', password, project_id: alice.projectId, role: 'reader' });
@@ -525,3 +526,4 @@ for (const kind of databaseKinds()) {
 if (!databaseKinds().includes('postgres')) {
   describe('native API groups on postgres', { skip: postgresSkipReason() ?? 'STRATA_TEST_POSTGRES_URL is not set' }, () => {});
 }
+if (rbdSkipReason() !== null) describe('native API groups on rbd', { skip: rbdSkipReason()! }, () => {});

@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import type { Caller } from '../../src/core/context.js';
 import { adminPassword, createHarness, type Harness } from '../api/harness.js';
+import { rbdSkipReason, suiteVariants } from '../support/backends.js';
 import { databaseKinds, postgresSkipReason } from '../support/databases.js';
 
 const GiB = 1024 ** 3;
@@ -52,8 +53,8 @@ function rows(output: string): string[][] {
     .map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
 }
 
-for (const kind of databaseKinds()) {
-  describe(`the cinder CLI against /cinder on ${kind}`, { skip }, () => {
+for (const { database: kind, backend, label } of suiteVariants()) {
+  describe(`the cinder CLI against /cinder on ${label}`, { skip }, () => {
     let h: Harness;
     let home: string;
     let endpoint: string;
@@ -82,7 +83,7 @@ for (const kind of databaseKinds()) {
     };
 
     before(async () => {
-      h = await createHarness(kind);
+      h = await createHarness(kind, { backend });
       home = await mkdtemp(join(tmpdir(), 'strata-cinder-cli-'));
       const tenant = await h.tenant('cli');
       projectId = tenant.projectId;
@@ -204,3 +205,4 @@ for (const kind of databaseKinds()) {
 }
 const postgresSkipped = postgresSkipReason();
 if (postgresSkipped !== null) describe('the cinder CLI against /cinder on postgres', { skip: postgresSkipped }, () => {});
+if (rbdSkipReason() !== null) describe('the cinder CLI against /cinder on rbd', { skip: rbdSkipReason()! }, () => {});

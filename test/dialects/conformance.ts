@@ -3,13 +3,15 @@
  * the platform's own example request (from ../shared/seeds or ../shared/reference, named in
  * `source`) and the response it must produce (status, headers, and the shape: field names
  * and types, exactly the keys the platform declares unless the shape says `open`).
- * `runConformance` runs a table against a fresh in-process control plane per database kind,
+ * `runConformance` runs a table against a fresh in-process control plane per database kind and
+ * storage backend (test/support/backends.ts),
  * and every failure prints the case, its source, the request and the response.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createHarness, type Harness, type Response } from '../api/harness.js';
-import { databaseKinds, postgresSkipReason } from '../support/databases.js';
+import { rbdSkipReason, suiteVariants } from '../support/backends.js';
+import { postgresSkipReason } from '../support/databases.js';
 
 /** A type in the shape language. */
 export type Shape =
@@ -142,14 +144,14 @@ export async function runCase<C>(harness: Harness, context: C, entry: Conformanc
   ];
 }
 
-/** Registers one node:test test per case, for every database kind the run has. */
+/** Registers one node:test test per case, for every database kind and backend the run has. */
 export function runConformance<C>(table: ConformanceTable<C>): void {
-  for (const kind of databaseKinds()) {
-    describe(`${table.dialect} conformance on ${kind}`, () => {
+  for (const variant of suiteVariants()) {
+    describe(`${table.dialect} conformance on ${variant.label}`, () => {
       let harness: Harness;
       let context: C;
       before(async () => {
-        harness = await createHarness(kind);
+        harness = await createHarness(variant.database, { backend: variant.backend });
         context = await table.setup(harness);
       });
       after(async () => {
@@ -165,4 +167,6 @@ export function runConformance<C>(table: ConformanceTable<C>): void {
   }
   const skipped = postgresSkipReason();
   if (skipped !== null) describe(`${table.dialect} conformance on postgres`, { skip: skipped }, () => {});
+  const noRbd = rbdSkipReason();
+  if (noRbd !== null) describe(`${table.dialect} conformance on rbd`, { skip: noRbd }, () => {});
 }

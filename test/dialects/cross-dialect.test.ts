@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createHarness, type Harness } from '../api/harness.js';
-import { databaseKinds } from '../support/databases.js';
+import { rbdSkipReason, suiteVariants } from '../support/backends.js';
 
 const MiB = 1024 * 1024;
 
@@ -41,15 +41,15 @@ async function firstByteOfSnapshot(h: Harness, snapshotId: string): Promise<numb
   return data[0];
 }
 
-for (const kind of databaseKinds()) {
-  describe(`cross-dialect consistent snapshots on ${kind}`, () => {
+for (const { database: kind, backend, label } of suiteVariants()) {
+  describe(`cross-dialect consistent snapshots on ${label}`, () => {
     const w = {} as World;
     const native = () => ({ authorization: `Bearer ${w.token}` });
     const openstack = () => ({ 'x-auth-token': w.token });
     const xsky = () => ({ 'xms-auth-token': w.token });
 
     before(async () => {
-      w.h = await createHarness(kind);
+      w.h = await createHarness(kind, { backend });
       const tenant = await w.h.tenant('cross');
       w.token = tenant.token;
       w.projectId = tenant.projectId;
@@ -192,3 +192,4 @@ for (const kind of databaseKinds()) {
     });
   });
 }
+if (rbdSkipReason() !== null) describe('cross-dialect consistent snapshots on rbd', { skip: rbdSkipReason()! }, () => {});

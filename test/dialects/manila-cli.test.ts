@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { createHarness, type Harness } from '../api/harness.js';
+import { backendKinds, rbdSkipReason } from '../support/backends.js';
 
 const run = promisify(execFile);
 
@@ -59,61 +60,64 @@ except exceptions.NotFound as e:
 print(json.dumps(out))
 `;
 
-describe('manila with python3-manilaclient', { skip: skipReason() }, () => {
-  let h: Harness;
-  let url: string;
-  let projectId: string;
-  let token: string;
-  let shareGroupId: string;
+for (const backend of backendKinds()) {
+  describe(`manila with python3-manilaclient on ${backend}`, { skip: skipReason() }, () => {
+    let h: Harness;
+    let url: string;
+    let projectId: string;
+    let token: string;
+    let shareGroupId: string;
 
-  before(async () => {
-    h = await createHarness('sqlite');
-    ({ projectId, token } = await h.tenant('manila-cli', 'member'));
-    await h.app.listen({ host: '127.0.0.1', port: 0 });
-    url = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}/manila/v2/${projectId}`;
-    const headers = { 'x-auth-token': token, 'X-OpenStack-Manila-API-Version': '2.55' };
-    const group = await h.request('POST', `/manila/v2/${projectId}/share-groups`, { headers, body: { share_group: { name: 'sg1' } } });
-    assert.equal(group.status, 202, JSON.stringify(group.body));
-    shareGroupId = group.body.share_group.id;
-    const share = await h.request('POST', `/manila/v2/${projectId}/shares`, { headers, body: { share: { share_proto: 'NFS', size: 1, name: 's1', share_group_id: shareGroupId } } });
-    assert.equal(share.status, 200, JSON.stringify(share.body));
-  });
-  after(async () => {
-    await h?.close();
-  });
+    before(async () => {
+      h = await createHarness('sqlite', { backend });
+      ({ projectId, token } = await h.tenant('manila-cli', 'member'));
+      await h.app.listen({ host: '127.0.0.1', port: 0 });
+      url = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}/manila/v2/${projectId}`;
+      const headers = { 'x-auth-token': token, 'X-OpenStack-Manila-API-Version': '2.55' };
+      const group = await h.request('POST', `/manila/v2/${projectId}/share-groups`, { headers, body: { share_group: { name: 'sg1' } } });
+      assert.equal(group.status, 202, JSON.stringify(group.body));
+      shareGroupId = group.body.share_group.id;
+      const share = await h.request('POST', `/manila/v2/${projectId}/shares`, { headers, body: { share: { share_proto: 'NFS', size: 1, name: 's1', share_group_id: shareGroupId } } });
+      assert.equal(share.status, 200, JSON.stringify(share.body));
+    });
+    after(async () => {
+      await h?.close();
+    });
 
-  const manila = async (...args: string[]) => (await run('manila', ['--os-token', token, '--bypass-url', url, ...args], { encoding: 'utf8' })).stdout;
+    const manila = async (...args: string[]) => (await run('manila', ['--os-token', token, '--bypass-url', url, ...args], { encoding: 'utf8' })).stdout;
 
-  test('share-group-snapshot create, list, show, list-members, delete with the manila CLI', async () => {
-    const created = await manila('share-group-snapshot-create', shareGroupId, '--name', 'cli-snap', '--description', 'from the CLI');
-    assert.match(created, /\| name\s+\| cli-snap\s+\|/);
-    assert.match(created, new RegExp(`\\| share_group_id\\s+\\| ${shareGroupId}`));
-    assert.match(await manila('share-group-snapshot-list'), /cli-snap\s+\| available/);
-    assert.match(await manila('share-group-snapshot-show', 'cli-snap'), /\| status\s+\| available/);
-    assert.match(await manila('share-group-snapshot-list-members', 'cli-snap'), /\|\s+1\s+\|/);
-    await manila('share-group-snapshot-delete', 'cli-snap');
-    await h.plane.jobs.idle();
-    assert.doesNotMatch(await manila('share-group-snapshot-list'), /cli-snap/);
-  });
+    test('share-group-snapshot create, list, show, list-members, delete with the manila CLI', async () => {
+      const created = await manila('share-group-snapshot-create', shareGroupId, '--name', 'cli-snap', '--description', 'from the CLI');
+      assert.match(created, /\| name\s+\| cli-snap\s+\|/);
+      assert.match(created, new RegExp(`\\| share_group_id\\s+\\| ${shareGroupId}`));
+      assert.match(await manila('share-group-snapshot-list'), /cli-snap\s+\| available/);
+      assert.match(await manila('share-group-snapshot-show', 'cli-snap'), /\| status\s+\| available/);
+      assert.match(await manila('share-group-snapshot-list-members', 'cli-snap'), /\|\s+1\s+\|/);
+      await manila('share-group-snapshot-delete', 'cli-snap');
+      await h.plane.jobs.idle();
+      assert.doesNotMatch(await manila('share-group-snapshot-list'), /cli-snap/);
+    });
 
-  test('create and list a share with the manila CLI (default share type)', async () => {
-    assert.match(await manila('create', 'NFS', '2', '--name', 'cli-share'), /\| size\s+\| 2\s+\|/);
-    assert.match(await manila('list'), /cli-share\s+\| 2\s+\| NFS\s+\| available/);
-  });
+    test('create and list a share with the manila CLI (default share type)', async () => {
+      assert.match(await manila('create', 'NFS', '2', '--name', 'cli-share'), /\| size\s+\| 2\s+\|/);
+      assert.match(await manila('list'), /cli-share\s+\| 2\s+\| NFS\s+\| available/);
+    });
 
-  test('cgsnapshots list, show, members, create, delete through manilaclient at 2.30 (experimental)', async () => {
-    const { stdout } = await run(python!, ['-c', cgScript, url, token, shareGroupId], { encoding: 'utf8' });
-    const out = JSON.parse(stdout);
-    assert.equal(out.create[0], 202);
-    assert.equal(out.create[1].cgsnapshot.consistency_group_id, shareGroupId);
-    assert.equal(out.create[2], '2.30');
-    assert.equal(out.list[0], 200);
-    assert.ok(out.list[1].cgsnapshots.some((s: { name: string }) => s.name === 'from-client'));
-    assert.equal(out.show[1].cgsnapshot.description, 'made by manilaclient');
-    assert.equal(out.members[1].cgsnapshot_members.length, 1);
-    assert.equal(out.members[1].cgsnapshot_members[0].size, 1);
-    assert.equal(out.delete[0], 202);
-    assert.equal(out.missing[0], 404);
-    assert.match(out.missing[1], /not found/);
+    test('cgsnapshots list, show, members, create, delete through manilaclient at 2.30 (experimental)', async () => {
+      const { stdout } = await run(python!, ['-c', cgScript, url, token, shareGroupId], { encoding: 'utf8' });
+      const out = JSON.parse(stdout);
+      assert.equal(out.create[0], 202);
+      assert.equal(out.create[1].cgsnapshot.consistency_group_id, shareGroupId);
+      assert.equal(out.create[2], '2.30');
+      assert.equal(out.list[0], 200);
+      assert.ok(out.list[1].cgsnapshots.some((s: { name: string }) => s.name === 'from-client'));
+      assert.equal(out.show[1].cgsnapshot.description, 'made by manilaclient');
+      assert.equal(out.members[1].cgsnapshot_members.length, 1);
+      assert.equal(out.members[1].cgsnapshot_members[0].size, 1);
+      assert.equal(out.delete[0], 202);
+      assert.equal(out.missing[0], 404);
+      assert.match(out.missing[1], /not found/);
+    });
   });
-});
+}
+if (rbdSkipReason() !== null) describe('manila with python3-manilaclient on rbd', { skip: rbdSkipReason()! }, () => {});

@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { cephConf, freshNamespace, testPool } from '../backend/ceph.js';
+import type { BackendKind } from '../support/backends.js';
 
 export const mainJs = join(import.meta.dirname, '..', '..', 'src', 'main.js');
 
@@ -71,4 +73,16 @@ export async function api<T>(server: Server, method: string, path: string, body?
   });
   const text = await response.text();
   return { status: response.status, body: (text === '' ? null : JSON.parse(text)) as T };
+}
+
+/**
+ * The `strata serve` flags that put its volumes on a backend: none for the embedded engine;
+ * for RBD a fresh namespace of the test pool (fixed for the caller's suite, so a restart finds
+ * its volumes again) and the test cluster's ceph.conf.
+ */
+export function backendFlags(backend: BackendKind, label: string): string[] {
+  if (backend === 'local') return [];
+  const conf = cephConf();
+  if (conf === null) throw new Error('strata serve on rbd needs STRATA_TEST_CEPH_CONF (see scripts/start-test-ceph.sh)');
+  return ['--backend', `rbd:${testPool}/${freshNamespace(label)}`, '--ceph-conf', conf];
 }

@@ -102,7 +102,7 @@ export class RbdBackend implements EngineApi {
     this.checkOpen();
     const head = await this.liveHead(volumeId);
     checkVolumeSize(sizeBytes);
-    const current = head.sizeBytes();
+    const current = await head.sizeBytes();
     if (sizeBytes < current) throw new StrataError('INVALID_ARGUMENT', 'a volume can grow but never shrink');
     if (sizeBytes > current) await whileLocked(() => head.resize(sizeBytes));
     return this.volume(volumeId);
@@ -135,7 +135,7 @@ export class RbdBackend implements EngineApi {
     const parent = await head.parent();
     return {
       id: volumeId,
-      sizeBytes: head.sizeBytes(),
+      sizeBytes: await head.sizeBytes(),
       state: deleting === null && !this.jobRunner.isRunning('delete-volume', volumeId) ? 'available' : 'deleting',
       headParentSnapshotId: headParent === null || headParent === '' ? null : Number(headParent),
       originSnapshotId: parent === null ? null : this.snapshots.idOfParent(parent),
@@ -160,7 +160,7 @@ export class RbdBackend implements EngineApi {
   async read(view: ViewRef, offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     this.checkOpen();
     const image = await this.viewImage(view);
-    checkRange(image.sizeBytes(), offsetBytes, lengthBytes);
+    checkRange(await image.sizeBytes(), offsetBytes, lengthBytes);
     return this.noteFailure(image.read(offsetBytes, lengthBytes));
   }
 
@@ -406,7 +406,7 @@ export class RbdBackend implements EngineApi {
   private async admitted(volumeId: number, offsetBytes: number, lengthBytes: number, op: (head: RbdImage) => Promise<void>, lengthBytesMax?: number): Promise<void> {
     this.checkOpen();
     const head = await this.head(volumeId);
-    checkRange(head.sizeBytes(), offsetBytes, lengthBytes, lengthBytesMax);
+    checkRange(await head.sizeBytes(), offsetBytes, lengthBytes, lengthBytesMax);
     await this.gates.enter(volumeId);
     try {
       this.dirty.add(volumeId);

@@ -31,7 +31,11 @@ export async function deleteVolumeWork(context: DeletionContext, volumeId: numbe
     job.report(++done, total);
   }
   for (const snap of snaps) {
-    await whileLocked(() => head.removeSnapshot(snap.id));
+    // Gone already: a snapshot deleted while it had clones waits in RBD's trash and goes by
+    // itself once the flatten above detached its last clone (or another instance removed it).
+    await whileLocked(() => head.removeSnapshot(snap.id)).catch((error: unknown) => {
+      if (!isStrataError(error, 'NOT_FOUND')) throw error;
+    });
     job.report(++done, total);
   }
   await context.forget(volumeId);

@@ -99,6 +99,8 @@ export class RbdImage {
   /** librbd's size, read off the event loop when opened and whenever it may have changed (never by a call on the main thread: see the file comment). */
   private size = 0;
   private watch: { handle: bigint | number; token: number } | null = null;
+  private inFlight = 0;
+  private readonly drained: (() => void)[] = [];
 
   private constructor(
     private readonly handle: Pointer,
@@ -137,8 +139,14 @@ export class RbdImage {
     return image;
   }
 
+  /**
+   * Closes the handle once every call already using it has returned: librbd aborts the process
+   * when an image is closed under an operation in flight (a snapshot's view closed by its
+   * deletion while a read or diff on it still runs). Calls made after close are refused.
+   */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      while (this.inFlight > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
       const lib = native();
       if (this.watch !== null) {
         await offLoop(lib.rbdUpdateUnwatch, this.handle, this.watch.handle);
@@ -149,13 +157,24 @@ export class RbdImage {
     return this.closed;
   }
 
+  /** Runs a call on the handle, counted so close() waits for it; NOT_FOUND once the image is closing. */
+  private async use<T>(call: () => Promise<T>): Promise<T> {
+    if (this.closed !== null) throw new StrataError('NOT_FOUND', `${this.name} is closed (its volume or snapshot went away)`);
+    this.inFlight++;
+    try {
+      return await call();
+    } finally {
+      if (--this.inFlight === 0) for (const resolve of this.drained.splice(0)) resolve();
+    }
+  }
+
   // ---- data ---------------------------------------------------------------------------------
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     const lib = native();
     const buffer = nativeBuffer(lengthBytes);
     try {
-      const result = await completions.run((c) => lib.rbdAioRead(this.live(), offsetBytes, lengthBytes, buffer.pointer, c) as number);
+      const result = await this.use(() => completions.run((c) => lib.rbdAioRead(this.handle, offsetBytes, lengthBytes, buffer.pointer, c) as number));
       check(result, 'rbd_aio_read', this.name);
       const data = Buffer.alloc(lengthBytes);
       buffer.view.copy(data, 0, 0, Math.min(result, lengthBytes));
@@ -170,7 +189,7 @@ export class RbdImage {
     const buffer = nativeBuffer(data.length);
     try {
       buffer.view.set(data);
-      const result = await completions.run((c) => lib.rbdAioWrite(this.live(), offsetBytes, data.length, buffer.pointer, c) as number);
+      const result = await this.use(() => completions.run((c) => lib.rbdAioWrite(this.handle, offsetBytes, data.length, buffer.pointer, c) as number));
       check(result, 'rbd_aio_write', this.name);
     } finally {
       buffer.free();
@@ -179,19 +198,19 @@ export class RbdImage {
 
   async discard(offsetBytes: number, lengthBytes: number): Promise<void> {
     const lib = native();
-    check(await completions.run((c) => lib.rbdAioDiscard(this.live(), offsetBytes, lengthBytes, c) as number), 'rbd_aio_discard', this.name);
+    check(await this.use(() => completions.run((c) => lib.rbdAioDiscard(this.handle, offsetBytes, lengthBytes, c) as number)), 'rbd_aio_discard', this.name);
   }
 
   async writeZeroes(offsetBytes: number, lengthBytes: number, thick: boolean): Promise<void> {
     const lib = native();
     // RBD_WRITE_ZEROES_FLAG_THICK_PROVISION keeps the range allocated.
     const flags = thick ? 1 : 0;
-    check(await completions.run((c) => lib.rbdAioWriteZeroes(this.live(), offsetBytes, lengthBytes, c, flags, 0) as number), 'rbd_aio_write_zeroes', this.name);
+    check(await this.use(() => completions.run((c) => lib.rbdAioWriteZeroes(this.handle, offsetBytes, lengthBytes, c, flags, 0) as number)), 'rbd_aio_write_zeroes', this.name);
   }
 
   async flush(): Promise<void> {
     const lib = native();
-    check(await completions.run((c) => lib.rbdAioFlush(this.live(), c) as number), 'rbd_aio_flush', this.name);
+    check(await this.use(() => completions.run((c) => lib.rbdAioFlush(this.handle, c) as number)), 'rbd_aio_flush', this.name);
   }
 
   // ---- properties -----------------------------------------------------------------------------
@@ -203,14 +222,14 @@ export class RbdImage {
   /** Reads the size again (after a resize or rollback here, or a header change by any client). */
   async refreshSize(): Promise<number> {
     const out: [bigint | number] = [0];
-    check(await offLoop(native().rbdGetSize, this.live(), out), 'rbd_get_size', this.name);
+    check(await this.use(() => offLoop(native().rbdGetSize, this.handle, out)), 'rbd_get_size', this.name);
     this.size = Number(out[0]);
     return this.size;
   }
 
   async createdAtMs(): Promise<number> {
     const out = [{ tv_sec: 0, tv_nsec: 0 }];
-    check(await offLoop(native().rbdGetCreateTimestamp, this.live(), out), 'rbd_get_create_timestamp', this.name);
+    check(await this.use(() => offLoop(native().rbdGetCreateTimestamp, this.handle, out)), 'rbd_get_create_timestamp', this.name);
     return timespecMs(out[0]);
   }
 
@@ -220,7 +239,7 @@ export class RbdImage {
     const image = koffi.alloc(lib.types.linkedImageSpec, 1) as Pointer;
     const snap = koffi.alloc(lib.types.snapSpec, 1) as Pointer;
     try {
-      const result = await offLoop(lib.rbdGetParent, this.live(), image, snap);
+      const result = await this.use(() => offLoop(lib.rbdGetParent, this.handle, image, snap));
       if (result === -2) return null;
       check(result, 'rbd_get_parent', this.name);
       const imageSpec = koffi.decode(image, lib.types.linkedImageSpec) as { image_name: string };
@@ -236,25 +255,25 @@ export class RbdImage {
   }
 
   async resize(sizeBytes: number): Promise<void> {
-    check(await offLoop(native().rbdResize, this.live(), sizeBytes), 'rbd_resize', this.name);
+    check(await this.use(() => offLoop(native().rbdResize, this.handle, sizeBytes)), 'rbd_resize', this.name);
     await this.refreshSize();
   }
 
   async metadata(key: string): Promise<string | null> {
     const value = Buffer.alloc(256);
     const length: [number] = [value.length];
-    const result = await offLoop(native().rbdMetadataGet, this.live(), key, value, length);
+    const result = await this.use(() => offLoop(native().rbdMetadataGet, this.handle, key, value, length));
     if (result === -2) return null;
     check(result, 'rbd_metadata_get', `${this.name} ${key}`);
     return cString(value);
   }
 
   async setMetadata(key: string, value: string): Promise<void> {
-    check(await offLoop(native().rbdMetadataSet, this.live(), key, value), 'rbd_metadata_set', `${this.name} ${key}`);
+    check(await this.use(() => offLoop(native().rbdMetadataSet, this.handle, key, value)), 'rbd_metadata_set', `${this.name} ${key}`);
   }
 
   async removeMetadata(key: string): Promise<void> {
-    const result = await offLoop(native().rbdMetadataRemove, this.live(), key);
+    const result = await this.use(() => offLoop(native().rbdMetadataRemove, this.handle, key));
     if (result !== -2) check(result, 'rbd_metadata_remove', `${this.name} ${key}`);
   }
 
@@ -263,9 +282,9 @@ export class RbdImage {
   /** Creates a snapshot and returns its RBD id. */
   async createSnapshot(name: string): Promise<number> {
     const lib = native();
-    check(await offLoop(lib.rbdSnapCreate, this.live(), name), 'rbd_snap_create', `${this.name}@${name}`);
+    check(await this.use(() => offLoop(lib.rbdSnapCreate, this.handle, name)), 'rbd_snap_create', `${this.name}@${name}`);
     const id: [bigint | number] = [0];
-    check(await offLoop(lib.rbdSnapGetId, this.live(), name, id), 'rbd_snap_get_id', `${this.name}@${name}`);
+    check(await this.use(() => offLoop(lib.rbdSnapGetId, this.handle, name, id)), 'rbd_snap_get_id', `${this.name}@${name}`);
     return Number(id[0]);
   }
 
@@ -276,7 +295,7 @@ export class RbdImage {
       const max: [number] = [capacity];
       const array = koffi.alloc(lib.types.snapInfo, capacity + 1) as Pointer;
       try {
-        const result = await offLoop(lib.rbdSnapList, this.live(), array, max);
+        const result = await this.use(() => offLoop(lib.rbdSnapList, this.handle, array, max));
         if (result === -34) {
           capacity = Math.max(capacity * 2, max[0]);
           continue;
@@ -294,33 +313,33 @@ export class RbdImage {
 
   async snapshotCreatedAtMs(snapId: number): Promise<number> {
     const out = [{ tv_sec: 0, tv_nsec: 0 }];
-    check(await offLoop(native().rbdSnapGetTimestamp, this.live(), snapId, out), 'rbd_snap_get_timestamp', `${this.name}@${snapId}`);
+    check(await this.use(() => offLoop(native().rbdSnapGetTimestamp, this.handle, snapId, out)), 'rbd_snap_get_timestamp', `${this.name}@${snapId}`);
     return timespecMs(out[0]);
   }
 
   async removeSnapshot(snapId: number): Promise<void> {
-    check(await offLoop(native().rbdSnapRemoveById, this.live(), snapId), 'rbd_snap_remove_by_id', `${this.name}@${snapId}`);
+    check(await this.use(() => offLoop(native().rbdSnapRemoveById, this.handle, snapId)), 'rbd_snap_remove_by_id', `${this.name}@${snapId}`);
   }
 
   /** Rolls the head back to a snapshot (copies every object that differs: O(image size)). */
   async rollback(snapName: string, onProgress: (done: number, total: number) => void): Promise<void> {
     const lib = native();
     await withCallback(progressFn(onProgress), lib.types.progressCallback, async (callback) => {
-      check(await offLoop(lib.rbdSnapRollbackWithProgress, this.live(), snapName, callback, null), 'rbd_snap_rollback', `${this.name}@${snapName}`);
+      check(await this.use(() => offLoop(lib.rbdSnapRollbackWithProgress, this.handle, snapName, callback, null)), 'rbd_snap_rollback', `${this.name}@${snapName}`);
     });
     await this.refreshSize();
   }
 
   /** Makes this handle read the snapshot `snapId` (a handle opened read-only for a view). */
   async setSnapshot(snapId: number): Promise<void> {
-    check(await offLoop(native().rbdSnapSetById, this.live(), snapId), 'rbd_snap_set_by_id', `${this.name}@${snapId}`);
+    check(await this.use(() => offLoop(native().rbdSnapSetById, this.handle, snapId)), 'rbd_snap_set_by_id', `${this.name}@${snapId}`);
     await this.refreshSize();
   }
 
   async flatten(onProgress: (done: number, total: number) => void): Promise<void> {
     const lib = native();
     await withCallback(progressFn(onProgress), lib.types.progressCallback, async (callback) => {
-      const result = await offLoop(lib.rbdFlattenWithProgress, this.live(), callback, null);
+      const result = await this.use(() => offLoop(lib.rbdFlattenWithProgress, this.handle, callback, null));
       // EINVAL: the image has no parent (already flat).
       if (result !== -22) check(result, 'rbd_flatten', this.name);
     });
@@ -328,11 +347,11 @@ export class RbdImage {
 
   async lock(): Promise<void> {
     // RBD_LOCK_MODE_EXCLUSIVE
-    check(await offLoop(native().rbdLockAcquire, this.live(), 0), 'rbd_lock_acquire', this.name);
+    check(await this.use(() => offLoop(native().rbdLockAcquire, this.handle, 0)), 'rbd_lock_acquire', this.name);
   }
 
   async unlock(): Promise<void> {
-    check(await offLoop(native().rbdLockRelease, this.live()), 'rbd_lock_release', this.name);
+    check(await this.use(() => offLoop(native().rbdLockRelease, this.handle)), 'rbd_lock_release', this.name);
   }
 
   /**
@@ -347,7 +366,7 @@ export class RbdImage {
       return 0;
     };
     await withCallback(collect, lib.types.diffCallback, async (callback) => {
-      const result = await offLoop(lib.rbdDiffIterate2, this.live(), fromSnapName, offsetBytes, lengthBytes, includeParent ? 1 : 0, 0, callback, null);
+      const result = await this.use(() => offLoop(lib.rbdDiffIterate2, this.handle, fromSnapName, offsetBytes, lengthBytes, includeParent ? 1 : 0, 0, callback, null));
       check(result, 'rbd_diff_iterate2', this.name);
     });
     extents.sort((a, b) => a.offsetBytes - b.offsetBytes);

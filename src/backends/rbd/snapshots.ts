@@ -153,6 +153,8 @@ export class RbdSnapshots {
     const { head } = entry;
     const parent = (await head.metadata(metadataKeys.snapshotParent(entry.id))) ?? '';
     await this.context.whileLocked(() => head.removeSnapshot(entry.id));
+    // A read that came in meanwhile may have opened a view again; it reads nothing now.
+    await this.dropView(id);
     job.report(1, 2);
     for (const other of await this.entries(entry.volumeId)) {
       if ((await head.metadata(metadataKeys.snapshotParent(other.id))) === String(id)) {

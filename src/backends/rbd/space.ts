@@ -25,14 +25,14 @@ export class RbdSpace {
   ) {}
 
   async blockStatus(image: RbdImage, offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
-    checkRange(image.sizeBytes(), offsetBytes, lengthBytes, Infinity);
+    checkRange(await image.sizeBytes(), offsetBytes, lengthBytes, Infinity);
     if (lengthBytes === 0) return [];
     return blockStatusOf(await image.diff(null, offsetBytes, lengthBytes, true), offsetBytes, lengthBytes);
   }
 
   /** Ranges that may differ between `from` (null: empty) and `to`; views on different images differ wherever `to` has data. */
   async diff(from: ViewRef | null, to: ViewRef, toImage: RbdImage): Promise<ByteRange[]> {
-    const sizeBytes = toImage.sizeBytes();
+    const sizeBytes = await toImage.sizeBytes();
     const fromPoint = from === null ? null : await this.point(from);
     const toPoint = await this.point(to);
     if (fromPoint === null || fromPoint.volumeId !== toPoint.volumeId) {
@@ -41,8 +41,8 @@ export class RbdSpace {
     if (fromPoint.order === toPoint.order) return [];
     const [older, newer] = fromPoint.order < toPoint.order ? [fromPoint, toPoint] : [toPoint, fromPoint];
     const newerImage = newer.entry === null ? await this.context.head(newer.volumeId) : await this.snapshots.view(newer.entry.snapshotId);
-    const extents = await newerImage.diff(older.entry?.name ?? null, 0, newerImage.sizeBytes(), true);
-    return mergeRanges(extents, blockBytes, Math.max(sizeBytes, newerImage.sizeBytes()));
+    const extents = await newerImage.diff(older.entry?.name ?? null, 0, await newerImage.sizeBytes(), true);
+    return mergeRanges(extents, blockBytes, Math.max(sizeBytes, await newerImage.sizeBytes()));
   }
 
   async exclusiveBytes(snapshotId: number): Promise<number> {
@@ -54,7 +54,7 @@ export class RbdSpace {
     const here = await this.snapshots.view(snapshotId);
     const written = mergeRanges(dataOnly(await here.diff(previous?.name ?? null, 0, entry.sizeBytes, false)), blockBytes, entry.sizeBytes);
     const after = next === undefined ? await this.context.head(entry.volumeId) : await this.snapshots.view(next.snapshotId);
-    const afterSize = after.sizeBytes();
+    const afterSize = await after.sizeBytes();
     const changed = mergeRanges(await after.diff(entry.name, 0, afterSize, false), blockBytes, afterSize);
     return overlapBytes(written, changed);
   }
@@ -68,7 +68,7 @@ export class RbdSpace {
       previous = entry.name;
     }
     const head = await this.context.head(volumeId);
-    const size = head.sizeBytes();
+    const size = await head.sizeBytes();
     return total + totalBytes(mergeRanges(dataOnly(await head.diff(previous, 0, size, false)), blockBytes, size));
   }
 
