@@ -21,6 +21,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { fio as runFio, type FioResult, median, whenServing } from './nbd-clients.js';
 import { api, startServe, stopServe, type Server } from '../test/serve/process.js';
 
 const run = promisify(execFile);
@@ -105,12 +106,7 @@ async function startQemuNbd(): Promise<Target> {
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', image, String(sizeBytes)]);
       const port = 20000 + Math.floor(Math.random() * 20000);
       child = spawn('qemu-nbd', ['-f', 'qcow2', '-b', '127.0.0.1', '-p', String(port), '-x', 'bench', '--persistent', '--shared=16', image], { stdio: 'inherit' });
-      const uri = `nbd://127.0.0.1:${port}/bench`;
-      for (let attempt = 0; attempt < 100; attempt++) {
-        if (spawnSync('nbdinfo', ['--size', uri], { stdio: 'ignore' }).status === 0) return uri;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      throw new Error('qemu-nbd did not start');
+      return whenServing(`nbd://127.0.0.1:${port}/bench`, 'qemu-nbd');
     },
     async snapshots() {
       return [];
@@ -138,22 +134,8 @@ function makeSource(): string {
   return path;
 }
 
-interface FioResult {
-  readMiBs: number;
-  writeMiBs: number;
-  iops: number;
-}
 
-/** One fio job over NBD; `extra` adds or overrides options. Returns bandwidth and total IOPS. */
-async function fio(uri: string, extra: string[]): Promise<FioResult> {
-  const { stdout } = await run(
-    'fio',
-    ['--name=bench', '--ioengine=nbd', `--uri=${uri}`, `--size=${fillBytes}`, '--output-format=json', '--randrepeat=0', ...extra],
-    { cwd: work, maxBuffer: 64 * MiB },
-  );
-  const job = (JSON.parse(stdout.slice(stdout.indexOf('{'))) as { jobs: { read: { iops: number; bw_bytes: number }; write: { iops: number; bw_bytes: number } }[] }).jobs[0]!;
-  return { readMiBs: job.read.bw_bytes / MiB, writeMiBs: job.write.bw_bytes / MiB, iops: job.read.iops + job.write.iops };
-}
+const fio = (uri: string, extra: string[]): Promise<FioResult> => runFio(uri, fillBytes, extra, work);
 
 const timeBased = (): string[] => ['--time_based', `--runtime=${fioSeconds}`];
 
@@ -225,10 +207,6 @@ async function diskFigure(results: Results): Promise<void> {
   console.error(`  disk     dd 1M conv=fsync MiB/s: ${(1024 / seconds).toFixed(1)}`);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 interface Row {
   figure: string;

@@ -18,6 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { fio as runFio, type FioResult, median, whenServing } from './nbd-clients.js';
 import { api, startServe, stopServe, type Server } from '../test/serve/process.js';
 
 const run = promisify(execFile);
@@ -105,12 +106,7 @@ async function startQemuNbd(): Promise<Target> {
       const port = 20000 + Math.floor(Math.random() * 20000);
       const opts = `driver=rbd,pool=${pool},namespace=${namespace},image=${image},conf=${cephConf}`;
       child = spawn('qemu-nbd', ['--image-opts', opts, '-b', '127.0.0.1', '-p', String(port), '-x', 'bench', '--persistent', '--shared=16', '--cache=writeback'], { stdio: 'inherit' });
-      const uri = `nbd://127.0.0.1:${port}/bench`;
-      for (let attempt = 0; attempt < 100; attempt++) {
-        if (spawnSync('nbdinfo', ['--size', uri], { stdio: 'ignore' }).status === 0) return uri;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      throw new Error('qemu-nbd did not start');
+      return whenServing(`nbd://127.0.0.1:${port}/bench`, 'qemu-nbd');
     },
     async snapshot() {
       await rbd('snap', 'create', `${spec(image)}@s-${randomBytes(4).toString('hex')}`);
@@ -130,11 +126,7 @@ async function startQemuNbd(): Promise<Target> {
   };
 }
 
-async function fio(uri: string, extra: string[]): Promise<{ readMiBs: number; writeMiBs: number; iops: number }> {
-  const { stdout } = await run('fio', ['--name=bench', '--ioengine=nbd', `--uri=${uri}`, `--size=${fillBytes}`, '--output-format=json', '--randrepeat=0', ...extra], { cwd: work, maxBuffer: 64 * MiB });
-  const job = (JSON.parse(stdout.slice(stdout.indexOf('{'))) as { jobs: { read: { iops: number; bw_bytes: number }; write: { iops: number; bw_bytes: number } }[] }).jobs[0]!;
-  return { readMiBs: job.read.bw_bytes / MiB, writeMiBs: job.write.bw_bytes / MiB, iops: job.read.iops + job.write.iops };
-}
+const fio = (uri: string, extra: string[]): Promise<FioResult> => runFio(uri, fillBytes, extra, work);
 
 async function latencies(count: number, body: () => Promise<void>): Promise<number[]> {
   const values: number[] = [];
@@ -174,11 +166,6 @@ async function measure(target: Target, source: string, results: Results): Promis
   push('group snapshot (2) p50 ms', groups[Math.floor(groups.length / 2)]!);
 }
 
-function median(values: number[] | undefined): number {
-  if (values === undefined) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 async function main(): Promise<void> {
   console.error(`strata (librbd) vs qemu-nbd (rbd driver) on ${cephConf}, pool ${pool}/${namespace}: ${rounds} round(s), ${fillBytes / MiB} MiB filled, ${fioSeconds} s fio runs`);
